@@ -1,0 +1,233 @@
+"""The local suggestion engine: llama.cpp on the CPU with a low-bit KV cache.
+
+One model, one context, guarded by one lock, so it is safe to call from UI worker
+threads. The KV cache is kept between calls: a prompt that extends the previous one
+evaluates only its new tokens (Gemma 3's sliding-window layers need the full SWA
+cache for that). Every new request supersedes the one in flight, which stops within
+one token.
+"""
+
+import codecs
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import llama_cpp
+
+from client.engine.kv_cache import KV_CACHE_TYPES, kv_bytes_per_token
+from client.engine.suggestion_boundary import BoundaryRules, StopReason, SuggestionBoundary
+from shared.errors import InputError, ModelFileError
+from shared.model_files import check_gguf, default_gguf_path
+from shared.settings import EngineSettings, KVPreset, Settings
+
+TextCallback = Callable[[str], None]
+CancelCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A finished suggestion and what it cost."""
+
+    text: str
+    stop_reason: StopReason
+    prompt_tokens: int
+    reused_tokens: int  # prompt tokens whose KV was already cached
+    evaluated_tokens: int  # prompt tokens this call sent through the model
+    generated_tokens: int
+    first_token_ms: float | None  # request to first generated token (None if none came)
+    total_ms: float
+    kv_preset: KVPreset
+
+
+class _CountingLlama(llama_cpp.Llama):
+    """A Llama that counts the tokens it decodes: the proof that prefixes are reused."""
+
+    decoded_tokens = 0
+
+    def eval(self, tokens) -> None:  # noqa: ANN001 - llama_cpp's own signature
+        self.decoded_tokens += len(tokens)
+        super().eval(tokens)
+
+
+class SuggestionEngine:
+    """Continues the writer's text with a few words, fast, from a warm KV cache."""
+
+    def __init__(self, settings: EngineSettings, cache_dir: Path) -> None:
+        self.settings = settings
+        self.model_path = check_gguf(settings.model_path) if settings.model_path else default_gguf_path(cache_dir)
+        type_k, type_v = KV_CACHE_TYPES[settings.kv_preset]
+        try:
+            self._llm = _CountingLlama(
+                model_path=str(self.model_path),
+                n_ctx=settings.n_ctx,
+                n_batch=settings.n_batch,
+                n_threads=settings.n_threads,
+                n_threads_batch=settings.n_threads,
+                flash_attn=True,  # a quantized V cache needs it
+                type_k=type_k,
+                type_v=type_v,
+                swa_full=True,  # keep every position of sliding-window layers, so prefixes can be reused
+                verbose=False,
+            )
+        except ValueError as exc:
+            raise ModelFileError(
+                f"Could not load {self.model_path} as a GGUF model ({exc}). The file may be corrupt or "
+                "truncated. Fix: point engine.model_path at a valid GGUF, or unset it for the packaged model."
+            ) from None
+        self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
+        self._greedy = llama_cpp.llama_sampler_init_greedy()
+        self._model_lock = threading.Lock()
+        self._request_lock = threading.Lock()
+        self._latest_request = 0
+        self.kv_bytes_per_token = kv_bytes_per_token(self._llm.metadata, settings.kv_preset)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "SuggestionEngine":
+        return cls(settings.engine, settings.cache_dir)
+
+    @property
+    def kv_preset(self) -> KVPreset:
+        return self.settings.kv_preset
+
+    @property
+    def decoded_tokens(self) -> int:
+        """Tokens decoded by the model since it was loaded (prompt and generated)."""
+        return self._llm.decoded_tokens
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+
+    def cancel(self) -> None:
+        """Stop the suggestion in flight (it ends within one token)."""
+        self._next_request()
+
+    def suggest(
+        self,
+        text: str,
+        *,
+        max_tokens: int | None = None,
+        stop_at_sentence_end: bool | None = None,
+        on_text: TextCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> Suggestion:
+        """Continue ``text``; stream accepted pieces to ``on_text`` as they come.
+
+        The returned ``Suggestion.text`` is authoritative: in the rare case that a word
+        cut by the token limit does not finish in time, its streamed part is dropped.
+        """
+        if not text.strip():
+            raise InputError("Nothing to continue: the text is empty. Type some text first.")
+        started = time.perf_counter()
+        request = self._next_request()
+
+        def cancelled() -> bool:
+            return self._latest_request != request or bool(should_cancel and should_cancel())
+
+        rules = BoundaryRules(
+            max_tokens=max_tokens or self.settings.max_suggestion_tokens,
+            word_completion_tokens=self.settings.word_completion_tokens,
+            stop_at_sentence_end=self.settings.stop_at_sentence_end if stop_at_sentence_end is None else stop_at_sentence_end,
+            stop_at_newline=self.settings.stop_at_newline,
+        )
+        boundary = SuggestionBoundary(rules)
+        with self._model_lock:
+            prompt = self._fit_window(self.tokenize(text), rules)
+            decoded_before = self._llm.decoded_tokens
+            reused = self._sync_prefix(prompt, cancelled)
+            evaluated = self._llm.decoded_tokens - decoded_before
+            first_token_ms = None
+            if reused is None:
+                boundary.end(StopReason.CANCELLED)
+            else:
+                first_token_ms = self._generate(boundary, on_text, cancelled, started)
+        return Suggestion(
+            text=boundary.text,
+            stop_reason=boundary.stop_reason or StopReason.LENGTH,
+            prompt_tokens=len(prompt),
+            reused_tokens=reused or 0,
+            evaluated_tokens=evaluated,
+            generated_tokens=boundary.tokens,
+            first_token_ms=first_token_ms,
+            total_ms=(time.perf_counter() - started) * 1000,
+            kv_preset=self.kv_preset,
+        )
+
+    def close(self) -> None:
+        with self._model_lock:
+            if self._greedy is not None:
+                llama_cpp.llama_sampler_free(self._greedy)
+                self._greedy = None
+            self._llm.close()
+
+    # -- internals --------------------------------------------------------------
+
+    def _next_request(self) -> int:
+        with self._request_lock:
+            self._latest_request += 1
+            return self._latest_request
+
+    def _fit_window(self, tokens: list[int], rules: BoundaryRules) -> list[int]:
+        """Drop the oldest text when it outgrows the window, in fixed steps.
+
+        Dropping in steps of ``context_shift_tokens`` keeps the prompt's start the same
+        from one keystroke to the next, so the cached prefix stays usable in between.
+        """
+        budget = self._llm.n_ctx() - rules.max_tokens - rules.word_completion_tokens - 1
+        if len(tokens) <= budget:
+            return tokens
+        step = self.settings.context_shift_tokens
+        drop = math.ceil((len(tokens) - budget) / step) * step
+        return tokens[:1] + tokens[1 + drop :]  # keep BOS
+
+    def _sync_prefix(self, prompt: list[int], cancelled: CancelCheck) -> int | None:
+        """Bring the KV cache to ``prompt``; return how many tokens were reused.
+
+        Only the part after the longest cached prefix is evaluated, in chunks so that a
+        new keystroke can cancel a long (cold) prefill between chunks. The last token is
+        always evaluated, so the context's logits are those of this prompt.
+        """
+        llm = self._llm
+        reusable = min(llm.n_tokens, len(prompt) - 1)
+        reused = 0
+        for cached, wanted in zip(llm.input_ids[:reusable], prompt):
+            if cached != wanted:
+                break
+            reused += 1
+        llm.n_tokens = reused  # eval() drops the cache past this point first
+        chunk = self.settings.n_batch
+        for start in range(reused, len(prompt), chunk):
+            if cancelled():
+                return None
+            llm.eval(prompt[start : start + chunk])
+        return reused
+
+    def _generate(
+        self, boundary: SuggestionBoundary, on_text: TextCallback | None, cancelled: CancelCheck, started: float
+    ) -> float | None:
+        """Greedy decoding from the synced prompt, one token at a time, until the boundary says stop."""
+        llm = self._llm
+        utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        first_token_ms = None
+        while True:
+            token = llama_cpp.llama_sampler_sample(self._greedy, llm.ctx, -1)
+            if first_token_ms is None:
+                first_token_ms = (time.perf_counter() - started) * 1000
+            if llama_cpp.llama_vocab_is_eog(self._vocab, token) or llama_cpp.llama_vocab_is_control(self._vocab, token):
+                boundary.end(StopReason.END_OF_TEXT)
+                break
+            accepted = boundary.push(utf8.decode(llm.detokenize([token])))
+            if accepted and on_text is not None:
+                on_text(accepted)
+            if boundary.done:
+                break
+            if cancelled():
+                boundary.end(StopReason.CANCELLED)
+                break
+            if llm.n_tokens + 1 >= llm.n_ctx():
+                boundary.end(StopReason.CONTEXT_FULL)
+                break
+            llm.eval([token])
+        return first_token_ms

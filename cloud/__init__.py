@@ -1,0 +1,1 @@
+"""The cloud side: datastore, memory worker, LLM backends, API."""

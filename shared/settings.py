@@ -1,0 +1,115 @@
+"""All settings, in one place.
+
+Values come, highest priority first, from keyword overrides, ``HYBRIDRAG_*``
+environment variables (nested with ``__``, e.g. ``HYBRIDRAG_ENGINE__KV_PRESET=q8``),
+the TOML file (``HYBRIDRAG_CONFIG`` or the user's config folder), then the defaults
+below, which work on a fresh machine.
+"""
+
+import os
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from shared.errors import SettingsError
+
+APP_NAME = "hybridrag"
+ENV_PREFIX = "HYBRIDRAG_"
+PYTHON_DOCS_DIR = Path("/usr/share/doc/python3.11/html/_sources")
+
+
+class KVPreset(StrEnum):
+    """KV-cache precision presets: K type / V type."""
+
+    F16 = "f16"  # f16 / f16: the reference
+    Q8 = "q8"  # q8_0 / q8_0
+    Q8Q4 = "q8q4"  # q8_0 / q4_0: default, about +1% perplexity at 0.41x the bytes
+    Q4 = "q4"  # q4_0 / q4_0
+
+
+class EngineSettings(BaseModel):
+    """The client's local suggestion engine (llama.cpp)."""
+
+    model_path: Path | None = Field(
+        default=None, description="A GGUF file; empty means the packaged Gemma 3 270M Q4_K_M."
+    )
+    kv_preset: KVPreset = KVPreset.Q8Q4
+    n_ctx: int = Field(default=4096, ge=256, description="Context window in tokens.")
+    n_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    n_batch: int = Field(default=512, ge=16)
+    max_suggestion_tokens: int = Field(default=16, ge=1, le=256)
+    word_completion_tokens: int = Field(
+        default=4, ge=0, description="Extra tokens allowed to finish a word cut by the token limit."
+    )
+    stop_at_sentence_end: bool = True
+    stop_at_newline: bool = True
+    context_shift_tokens: int = Field(
+        default=512,
+        ge=16,
+        description="When the text outgrows the window, the oldest tokens are dropped in steps "
+        "of this many, so the cached prefix survives the keystrokes in between.",
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    cache_dir: Path = Field(default_factory=lambda: platformdirs.user_cache_path(APP_NAME))
+    data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path(APP_NAME))
+    corpus_dir: Path = PYTHON_DOCS_DIR
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_file_path()),
+        )
+
+
+def config_file_path() -> Path:
+    """The TOML settings file: ``HYBRIDRAG_CONFIG``, else the user's config folder."""
+    explicit = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if explicit:
+        return Path(explicit)
+    return platformdirs.user_config_path(APP_NAME) / "config.toml"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings, turning a validation failure into one actionable line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            dotted = ".".join(str(part) for part in error["loc"])
+            env_name = ENV_PREFIX + "__".join(str(p) for p in error["loc"]).upper()
+            problems.append(f"{dotted} (env {env_name}): {error['msg']}")
+        raise SettingsError(
+            "Invalid setting: " + "; ".join(problems)
+            + f". Fix the value in {config_file_path()} or the environment."
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(
+            f"Cannot read settings file {config_file_path()}: {exc}. Fix or remove it."
+        ) from None
