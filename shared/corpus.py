@@ -20,15 +20,31 @@ def corpus_files(corpus_dir: Path, pattern: str = "**/*.rst.txt") -> list[Path]:
 
 
 def read_prose(path: Path) -> str:
-    """A document's text with reST markup lines (directives, labels, rules) dropped."""
-    kept = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        stripped = line.strip()
-        if stripped.startswith(("..", ":", "===", "---", "***", "~~~", "^^^")) or set(stripped) <= set("=-~^*#+`'\""):
-            if stripped:
-                continue
-        kept.append(line.rstrip())
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip() + "\n"
+    """A reST document as a writer would type it: markup dropped, paragraphs unwrapped.
+
+    The docs are hard-wrapped at about 80 columns; a writer's editor soft-wraps, so a
+    paragraph becomes one line. Indented blocks (code, quotes) keep their lines.
+    """
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", path.read_text(encoding="utf-8", errors="replace")):
+        lines = [line.rstrip() for line in block.splitlines() if line.strip()]
+        if not lines or _DIRECTIVE.match(lines[0]):
+            continue
+        lines = [line for line in lines if not _is_markup_line(line)]
+        if not lines:
+            continue
+        indented = any(line[:1].isspace() for line in lines)
+        paragraphs.append("\n".join(lines) if indented else " ".join(line.strip() for line in lines))
+    return "\n\n".join(paragraphs) + "\n"
+
+
+_DIRECTIVE = re.compile(r"^\.\.( |$)")  # ".. note::", ".. _label:", comments
+_FIELD = re.compile(r"^:[\w -]+:(\s|$)")  # ":synopsis: ...", ":noindex:"
+_RULE = set("=-~^*#+`'\"")  # section underlines and overlines
+
+
+def _is_markup_line(line: str) -> bool:
+    return bool(_DIRECTIVE.match(line) or _FIELD.match(line)) or set(line.strip()) <= _RULE
 
 
 def cut_at_sentence(text: str, min_chars: int) -> str:
@@ -37,3 +53,18 @@ def cut_at_sentence(text: str, min_chars: int) -> str:
         if match.start() >= min_chars:
             return text[: match.start()]
     return text[:min_chars]
+
+
+SAMPLE_DOCUMENT = "tutorial/appetite.rst.txt"
+SAMPLE_WORDS_INTO_NEXT_SENTENCE = 5
+
+
+def sample_text(corpus_dir: Path, min_chars: int = 1200) -> str:
+    """A prose prefix from the corpus, cut after a sentence: text to continue in demos."""
+    preferred = corpus_dir / SAMPLE_DOCUMENT
+    path = preferred if preferred.is_file() else corpus_files(corpus_dir)[0]
+    prose = read_prose(path)
+    prefix = cut_at_sentence(prose, min_chars)
+    # Stop a few words into the next sentence: the model then has a thought to finish.
+    next_words = prose[len(prefix) :].split(" ")[: 1 + SAMPLE_WORDS_INTO_NEXT_SENTENCE]
+    return prefix + " ".join(next_words)

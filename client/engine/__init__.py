@@ -2,7 +2,7 @@
 
 from client.engine.kv_cache import KV_CACHE_TYPES, kv_bytes_per_token
 from client.engine.suggestion_boundary import BoundaryRules, StopReason, SuggestionBoundary
-from client.engine.suggestion_engine import Suggestion, SuggestionEngine
+from client.engine.suggestion_engine import Suggestion, SuggestionEngine, require_text
 
 __all__ = [
     "KV_CACHE_TYPES",
@@ -12,4 +12,5 @@ __all__ = [
     "SuggestionBoundary",
     "SuggestionEngine",
     "kv_bytes_per_token",
+    "require_text",
 ]

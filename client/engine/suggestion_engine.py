@@ -8,6 +8,8 @@ one token.
 """
 
 import codecs
+import ctypes
+import logging
 import math
 import threading
 import time
@@ -24,6 +26,22 @@ from shared.model_files import check_gguf, default_gguf_path
 from shared.settings import EngineSettings, KVPreset, Settings
 
 TextCallback = Callable[[str], None]
+logger = logging.getLogger(__name__)
+_GGML_LOG_LEVEL_ERROR = 3
+
+
+@llama_cpp.llama_log_callback
+def _log_llama_errors(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    """Route llama.cpp's errors to logging and drop its notices.
+
+    llama-cpp-python's own callback prints some notices (the SWA cache choice) to
+    stderr whatever its verbosity, that is, into the writer's terminal.
+    """
+    if level == _GGML_LOG_LEVEL_ERROR:
+        logger.error("llama.cpp: %s", text.decode("utf-8", errors="replace").rstrip())
+
+
+llama_cpp.llama_log_set(_log_llama_errors, ctypes.c_void_p(0))
 CancelCheck = Callable[[], bool]
 
 
@@ -40,6 +58,12 @@ class Suggestion:
     first_token_ms: float | None  # request to first generated token (None if none came)
     total_ms: float
     kv_preset: KVPreset
+
+
+def require_text(text: str) -> None:
+    """Refuse text with nothing to continue."""
+    if not text.strip():
+        raise InputError("Nothing to continue: the text is empty or only white space. Give some text first.")
 
 
 class _CountingLlama(llama_cpp.Llama):
@@ -118,8 +142,7 @@ class SuggestionEngine:
         The returned ``Suggestion.text`` is authoritative: in the rare case that a word
         cut by the token limit does not finish in time, its streamed part is dropped.
         """
-        if not text.strip():
-            raise InputError("Nothing to continue: the text is empty. Type some text first.")
+        require_text(text)
         started = time.perf_counter()
         request = self._next_request()
 

@@ -1,0 +1,99 @@
+"""The ``hybridrag`` command line."""
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from shared.errors import HybridRAGError, InputError
+from shared.settings import KVPreset, load_settings
+
+app = typer.Typer(
+    help="HybridRAG: next-words suggestions from a local model, grounded in cloud-written memory.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+@app.callback()
+def _commands() -> None:
+    """HybridRAG: next-words suggestions from a local model, grounded in cloud-written memory."""
+
+
+@app.command()
+def suggest(
+    text: Annotated[str | None, typer.Argument(help="Text to continue.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Continue the text of this file.")] = None,
+    sample: Annotated[bool, typer.Option(help="Continue a sample passage from the corpus.")] = False,
+    kv: Annotated[KVPreset | None, typer.Option(help="KV-cache precision preset.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(min=1, max=256, help="Token limit for the suggestion.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the suggestion and its timings as JSON.")] = False,
+) -> None:
+    """Print the local model's continuation of some text, and what it cost."""
+    from client.engine import SuggestionEngine, require_text  # loads llama.cpp: only when needed
+    from shared.corpus import sample_text
+
+    settings = load_settings(**({"engine": {"kv_preset": kv}} if kv else {}))
+    sources = [text is not None, file is not None, sample]
+    if sum(sources) != 1:
+        raise InputError("Give exactly one of: TEXT, --file PATH, --sample.")
+    if file is not None:
+        if not file.is_file():
+            raise InputError(f"No such file: {file}.")
+        text = file.read_text(encoding="utf-8", errors="replace")
+    elif sample:
+        text = sample_text(settings.corpus_dir)
+    require_text(text)
+
+    with err.status(f"Loading the model ({settings.engine.kv_preset} KV cache)…"):
+        engine = SuggestionEngine.from_settings(settings)
+    try:
+        if as_json:
+            result = engine.suggest(text, max_tokens=max_tokens)
+            out.print_json(json.dumps(dataclasses.asdict(result)))
+            return
+        out.print(Text("…" + text[-300:].lstrip() if len(text) > 300 else text, style="dim"), end="")
+        result = engine.suggest(
+            text, max_tokens=max_tokens, on_text=lambda piece: out.print(Text(piece, style="bold cyan"), end="")
+        )
+        out.print()
+        out.print(_timings_table(result))
+    finally:
+        engine.close()
+
+
+def _timings_table(result) -> Table:  # noqa: ANN001 - a Suggestion
+    table = Table(title="suggestion", show_header=False, box=None, title_justify="left")
+    first = f"{result.first_token_ms:.1f} ms" if result.first_token_ms is not None else "-"
+    for label, value in [
+        ("KV cache", str(result.kv_preset)),
+        ("prompt tokens", f"{result.prompt_tokens} ({result.reused_tokens} reused, {result.evaluated_tokens} evaluated)"),
+        ("generated tokens", str(result.generated_tokens)),
+        ("first token", first),
+        ("total", f"{result.total_ms:.1f} ms"),
+        ("stopped at", str(result.stop_reason)),
+    ]:
+        table.add_row(label, value)
+    return table
+
+
+def main() -> None:
+    """Console entry point: errors a person can act on print as one line, not a traceback."""
+    try:
+        app()
+    except HybridRAGError as exc:
+        err.print(Text(f"error: {exc}", style="red"), soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
