@@ -27,21 +27,21 @@ from shared.settings import EngineSettings, KVPreset, Settings
 
 TextCallback = Callable[[str], None]
 logger = logging.getLogger(__name__)
-_GGML_LOG_LEVEL_ERROR = 3
+_GGML_LOG_LEVEL_ERROR = 4  # ggml.h: NONE, DEBUG, INFO, WARN, ERROR, CONT
 
 
 @llama_cpp.llama_log_callback
-def _log_llama_errors(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-    """Route llama.cpp's errors to logging and drop its notices.
+def _log_llama(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    """Route llama.cpp's log to ``logging``: errors as errors, the rest as debug.
 
-    llama-cpp-python's own callback prints some notices (the SWA cache choice) to
-    stderr whatever its verbosity, that is, into the writer's terminal.
+    llama-cpp-python's own callback maps levels by an older enum and prints warnings
+    (the SWA cache choice) to stderr, that is, into the writer's terminal.
     """
-    if level == _GGML_LOG_LEVEL_ERROR:
-        logger.error("llama.cpp: %s", text.decode("utf-8", errors="replace").rstrip())
+    message = text.decode("utf-8", errors="replace").rstrip()
+    logger.log(logging.ERROR if level == _GGML_LOG_LEVEL_ERROR else logging.DEBUG, "llama.cpp: %s", message)
 
 
-llama_cpp.llama_log_set(_log_llama_errors, ctypes.c_void_p(0))
+llama_cpp.llama_log_set(_log_llama, ctypes.c_void_p(0))
 CancelCheck = Callable[[], bool]
 
 
