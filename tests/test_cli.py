@@ -52,6 +52,16 @@ def test_mistakes_get_one_actionable_line(args: list[str], env: dict[str, str], 
     assert len(run.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
+def test_a_corrupt_model_is_one_line_too(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(b"GGUF" + b"\x07" * 4096)
+    run = hybridrag("suggest", "hi", cache=tmp_path, HYBRIDRAG_ENGINE__MODEL_PATH=str(corrupt))
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [run.stderr.strip()]
+    assert "corrupt.gguf" in run.stderr and "corrupt or truncated" in run.stderr
+
+
 def test_unknown_preset_flag_lists_the_choices(tmp_path: Path) -> None:
     run = hybridrag("suggest", "--kv", "q3", "hi", cache=tmp_path)
     assert run.returncode == 2

@@ -27,18 +27,17 @@ from shared.settings import EngineSettings, KVPreset, Settings
 
 TextCallback = Callable[[str], None]
 logger = logging.getLogger(__name__)
-_GGML_LOG_LEVEL_ERROR = 4  # ggml.h: NONE, DEBUG, INFO, WARN, ERROR, CONT
 
 
 @llama_cpp.llama_log_callback
 def _log_llama(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-    """Route llama.cpp's log to ``logging``: errors as errors, the rest as debug.
+    """Send llama.cpp's log to ``logging`` at debug level.
 
-    llama-cpp-python's own callback maps levels by an older enum and prints warnings
-    (the SWA cache choice) to stderr, that is, into the writer's terminal.
+    llama-cpp-python's own callback maps levels by an older ggml enum and prints
+    warnings (the SWA cache choice) into the writer's terminal. Every llama.cpp
+    failure also reaches us as an exception, which is where we explain it.
     """
-    message = text.decode("utf-8", errors="replace").rstrip()
-    logger.log(logging.ERROR if level == _GGML_LOG_LEVEL_ERROR else logging.DEBUG, "llama.cpp: %s", message)
+    logger.debug("llama.cpp: %s", text.decode("utf-8", errors="replace").rstrip())
 
 
 llama_cpp.llama_log_set(_log_llama, ctypes.c_void_p(0))
