@@ -21,6 +21,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
+FALLBACK_SAMPLE = (
+    "Python is an easy to learn, powerful programming language. It has efficient high-level data "
+    "structures and a simple but effective approach to object-oriented programming. Its elegant syntax"
+)
 err = Console(stderr=True)
 
 
@@ -51,7 +55,11 @@ def suggest(
             raise InputError(f"No such file: {file}.")
         text = file.read_text(encoding="utf-8", errors="replace")
     elif sample:
-        text = sample_text(settings.corpus_dir)
+        try:
+            text = sample_text(settings.corpus_dir)
+        except InputError as missing:
+            err.print(Text(f"note: {missing} Continuing a built-in passage instead.", style="yellow"), soft_wrap=True)
+            text = FALLBACK_SAMPLE
     require_text(text)
 
     with err.status(f"Loading the model ({settings.engine.kv_preset} KV cache)…"):

@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Benchmark the client engine for each KV-cache preset, on the Python docs.
+
+Measures KV bytes per token, perplexity (tokens with >= 256 tokens of context),
+prompt and decode throughput, warm keystroke-to-first-token latency on a
+1,000-token prompt, and the time of a whole 16-token suggestion. Prints a table and
+writes reports/engine.json.
+
+    .venv/bin/python scripts/bench_engine.py            # the full run (about 10 minutes)
+    .venv/bin/python scripts/bench_engine.py --quick    # a smoke run of every stage
+"""
+
+import argparse
+import json
+import math
+import platform
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from client.engine import KV_CACHE_TYPES, SuggestionEngine  # noqa: E402
+from shared.corpus import read_prose  # noqa: E402
+from shared.settings import EngineSettings, KVPreset, load_settings  # noqa: E402
+
+DEFAULT_PRESET = KVPreset.Q8Q4
+PPL_DOCUMENTS = ["tutorial/classes", "howto/logging", "reference/datamodel", "library/functions"]
+PPL_WINDOW = 1024
+PPL_MIN_CONTEXT = 256
+TYPING_PROMPT_TOKENS = 1000
+SUGGESTION_TOKENS = 16
+DECODE_CONTEXTS = (64, 1700)
+DECODE_TOKENS = 48
+console = Console(stderr=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def document_tokens(engine: SuggestionEngine, corpus: Path, names: list[str]) -> list[list[int]]:
+    return [engine.tokenize(read_prose(corpus / f"{name}.rst.txt")) for name in names]
+
+
+def text_of(engine: SuggestionEngine, tokens: list[int]) -> str:
+    return engine._llm.detokenize(tokens[1:]).decode("utf-8", errors="replace")  # without BOS
+
+
+def perplexity(model_path: Path, preset: KVPreset, docs: list[list[int]], windows_per_doc: int, threads: int) -> float:
+    """exp(mean NLL) over tokens that have at least PPL_MIN_CONTEXT tokens before them in their window."""
+    type_k, type_v = KV_CACHE_TYPES[preset]
+    llm = llama_cpp.Llama(
+        model_path=str(model_path), n_ctx=PPL_WINDOW, n_batch=PPL_WINDOW, n_ubatch=512, n_threads=threads,
+        n_threads_batch=threads, flash_attn=True, type_k=type_k, type_v=type_v, swa_full=True,
+        logits_all=True, verbose=False,
+    )
+    nll, count = 0.0, 0
+    try:
+        for tokens in docs:
+            bos, body = tokens[0], tokens[1:]
+            for w in range(windows_per_doc):
+                window = [bos] + body[w * (PPL_WINDOW - 1) : (w + 1) * (PPL_WINDOW - 1)]
+                if len(window) < PPL_WINDOW:
+                    break
+                llm.reset()
+                llm.eval(window)
+                logits = llm.scores[: len(window) - 1]
+                for start in range(PPL_MIN_CONTEXT, len(window) - 1, 128):  # log-softmax in slices
+                    rows = logits[start : start + 128].astype(np.float64)
+                    top = rows.max(axis=1, keepdims=True)
+                    log_norm = np.log(np.exp(rows - top).sum(axis=1)) + top[:, 0]
+                    targets = np.asarray(window[start + 1 : start + 1 + len(rows)])
+                    nll += float((log_norm - rows[np.arange(len(rows)), targets]).sum())
+                    count += len(rows)
+    finally:
+        llm.close()
+    return math.exp(nll / count)
+
+
+def prompt_throughput(engine: SuggestionEngine, docs: list[list[int]], n_tokens: int) -> float:
+    """Cold prefill tok/s: each run starts from another document, so nothing is reused."""
+    rates = []
+    for tokens in docs[:3]:
+        result = engine.suggest(text_of(engine, tokens[:n_tokens]), max_tokens=1)
+        rates.append(result.evaluated_tokens / (result.first_token_ms / 1000))
+    return statistics.median(rates)
+
+
+def decode_throughput(engine: SuggestionEngine, tokens: list[int], context: int) -> float:
+    """Generated tok/s after ``context`` tokens, timing the tokens after the first."""
+    result = engine.suggest(text_of(engine, tokens[:context]), max_tokens=DECODE_TOKENS, stop_at_sentence_end=False)
+    decode_ms = result.total_ms - result.first_token_ms
+    return (result.generated_tokens - 1) / (decode_ms / 1000)
+
+
+def typing_session(engine: SuggestionEngine, tokens: list[int], keystrokes: int, seed: int) -> tuple[list[float], list[float]]:
+    """Warm a 1,000-token prompt, then type on: 1-3 more tokens of the real text, request, repeat.
+
+    Each request asks for a whole 16-token suggestion (stops off), as a writer pausing
+    would get; returns first-token and whole-suggestion times.
+    """
+    rng = random.Random(seed)
+    typed = TYPING_PROMPT_TOKENS
+    engine.suggest(text_of(engine, tokens[:typed]), max_tokens=1)  # the cold prefill is not a keystroke
+    first, whole = [], []
+    for _ in range(keystrokes):
+        typed += rng.randint(1, 3)
+        result = engine.suggest(text_of(engine, tokens[:typed]), max_tokens=SUGGESTION_TOKENS, stop_at_sentence_end=False)
+        first.append(result.first_token_ms)
+        whole.append(result.total_ms)
+    return first, whole
+
+
+def bench_preset(preset: KVPreset, args: argparse.Namespace, corpus: Path, cache_dir: Path) -> dict:
+    settings = EngineSettings(
+        kv_preset=preset, stop_at_newline=False, word_completion_tokens=0, max_suggestion_tokens=SUGGESTION_TOKENS
+    )
+    engine = SuggestionEngine(settings, cache_dir)
+    try:
+        ppl_docs = document_tokens(engine, corpus, PPL_DOCUMENTS)
+        long_doc = max(ppl_docs, key=len)
+        with console.status(f"{preset}: perplexity"):
+            ppl = perplexity(engine.model_path, preset, ppl_docs[: args.ppl_docs], args.ppl_windows, settings.n_threads)
+        with console.status(f"{preset}: prompt and decode throughput"):
+            prompt_tok_s = prompt_throughput(engine, ppl_docs, TYPING_PROMPT_TOKENS)
+            decode = {ctx: decode_throughput(engine, long_doc, ctx) for ctx in DECODE_CONTEXTS}
+        with console.status(f"{preset}: {args.keystrokes} keystrokes on a {TYPING_PROMPT_TOKENS}-token prompt"):
+            first, whole = typing_session(engine, ppl_docs[0], args.keystrokes, seed=7)
+        return {
+            "kv_bytes_per_token": engine.kv_bytes_per_token,
+            "ppl": ppl,
+            "prompt_tok_s": prompt_tok_s,
+            "decode_tok_s_64": decode[64],
+            "decode_tok_s_1700": decode[1700],
+            "first_token_ms_p50": percentile(first, 50),
+            "first_token_ms_p95": percentile(first, 95),
+            "suggestion16_ms_p50": percentile(whole, 50),
+        }
+    finally:
+        engine.close()
+
+
+def print_table(report: dict) -> None:
+    table = Table(title=f"engine benchmark ({report['meta']['model']}, {report['meta']['threads']} threads)")
+    columns = [
+        ("preset", None), ("KV B/tok", "kv_bytes_per_token"), ("ppl", "ppl"), ("Δppl %", "ppl_delta_pct"),
+        ("prompt tok/s", "prompt_tok_s"), ("decode@64", "decode_tok_s_64"), ("decode@1700", "decode_tok_s_1700"),
+        ("1st tok p50 ms", "first_token_ms_p50"), ("1st tok p95 ms", "first_token_ms_p95"),
+        ("16-tok p50 ms", "suggestion16_ms_p50"),
+    ]
+    for title, _ in columns:
+        table.add_column(title, justify="right")
+    for name, row in report["presets"].items():
+        marker = " (default)" if name == report["default"] else ""
+        table.add_row(name + marker, *(f"{row[key]:.2f}" if key.startswith("ppl") else f"{row[key]:.1f}" for _, key in columns[1:]))
+    Console(width=160).print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", default=",".join(KVPreset), help="comma-separated presets (f16 first is the reference)")
+    parser.add_argument("--keystrokes", type=int, default=60)
+    parser.add_argument("--ppl-docs", type=int, default=len(PPL_DOCUMENTS))
+    parser.add_argument("--ppl-windows", type=int, default=2, help="1,024-token windows per document")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: few keystrokes, one perplexity window")
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "engine.json")
+    args = parser.parse_args()
+    if args.quick:
+        args.keystrokes, args.ppl_docs, args.ppl_windows = 5, 1, 1
+
+    settings = load_settings()
+    presets = [KVPreset(name) for name in args.presets.split(",")]
+    started = time.perf_counter()
+    rows = {}
+    for preset in presets:
+        rows[str(preset)] = bench_preset(preset, args, settings.corpus_dir, settings.cache_dir)
+        console.log(f"{preset} done")
+    reference = rows.get(str(KVPreset.F16))
+    for row in rows.values():
+        row["ppl_delta_pct"] = 100 * (row["ppl"] / reference["ppl"] - 1) if reference else float("nan")
+    report = {
+        "default": str(DEFAULT_PRESET),
+        "presets": rows,
+        "meta": {
+            "model": "gemma-3-270m Q4_K_M",
+            "threads": EngineSettings().n_threads,
+            "cpu": platform.processor() or platform.machine(),
+            "llama_cpp_python": llama_cpp.__version__,
+            "keystrokes": args.keystrokes,
+            "typing_prompt_tokens": TYPING_PROMPT_TOKENS,
+            "ppl_documents": PPL_DOCUMENTS[: args.ppl_docs],
+            "ppl_windows_per_document": args.ppl_windows,
+            "ppl_window_tokens": PPL_WINDOW,
+            "ppl_min_context_tokens": PPL_MIN_CONTEXT,
+            "seconds": round(time.perf_counter() - started, 1),
+            "command": "python scripts/bench_engine.py" + (" --quick" if args.quick else ""),
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report)
+    console.log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
