@@ -51,6 +51,10 @@ class EngineSettings(BaseModel):
     word_completion_tokens: int = Field(
         default=4, ge=0, description="Extra tokens allowed to finish a word cut by the token limit."
     )
+    token_healing: bool = Field(
+        default=True, description="Let the model re-spell the unfinished word at the end of the text."
+    )
+    max_healing_tokens: int = Field(default=3, ge=1, le=8)
     stop_at_sentence_end: bool = True
     stop_at_newline: bool = True
     context_shift_tokens: int = Field(

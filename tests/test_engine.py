@@ -121,16 +121,24 @@ def test_sentence_boundary_with_the_real_model(engine: SuggestionEngine) -> None
     assert "\n" not in result.text
 
 
-def test_length_limit_never_ends_mid_word(engine: SuggestionEngine, docs_text: str) -> None:
-    for cut in range(600, 2600, 400):
-        text = docs_text[:cut]
-        result = engine.suggest(text, max_tokens=5, stop_at_sentence_end=False)
-        if result.stop_reason is not StopReason.LENGTH or not result.text:
-            continue
-        # Whatever the model would say next must not continue the suggestion's last word.
-        following = engine.suggest(text + result.text, max_tokens=1, stop_at_sentence_end=False)
-        glued = (result.text + following.text)[len(result.text) - 1 : len(result.text) + 1]
-        assert not (glued[0].isalnum() and glued[-1:].isalnum()), (result.text, following.text)
+def test_length_limit_never_ends_mid_word(model_cache: Path, docs_text: str) -> None:
+    # Healing off: with it, the follow-up call would re-decide the last word itself.
+    plain = SuggestionEngine(EngineSettings(token_healing=False, n_ctx=1024), model_cache)
+    checked = 0
+    try:
+        for cut in range(600, 3000, 300):
+            text = docs_text[:cut]
+            result = plain.suggest(text, max_tokens=5, stop_at_sentence_end=False)
+            if result.stop_reason is not StopReason.LENGTH or not result.text:
+                continue
+            # What the model says next must not continue the suggestion's last word.
+            following = plain.suggest(text + result.text, max_tokens=1, stop_at_sentence_end=False)
+            if following.text:
+                checked += 1
+                assert not (result.text[-1].isalnum() and following.text[0].isalnum()), (result.text, following.text)
+    finally:
+        plain.close()
+    assert checked >= 3
 
 
 def test_concurrent_callers_never_corrupt_the_engine(engine: SuggestionEngine, docs_text: str) -> None:
@@ -165,3 +173,32 @@ def test_bad_model_paths_are_explained(tmp_path: Path) -> None:
     corrupt.write_bytes(b"GGUF" + b"\x07" * 4096)  # right magic, garbage after it
     with pytest.raises(ModelFileError, match="corrupt"):
         SuggestionEngine(EngineSettings(model_path=corrupt), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "healed"),
+    [
+        ("Python is an easy to learn, powerful programming language. It has a wide ", " "),
+        ("Python is an easy to learn, powerful programming language. It has a wi", " wi"),
+        ("To leave a loop early, use the brea", " brea"),
+    ],
+)
+def test_the_unfinished_word_is_re_spelled_not_repeated(engine: SuggestionEngine, text: str, healed: str) -> None:
+    result = engine.suggest(text)
+    assert result.healed == healed
+    assert result.text and not result.text[0].isspace()  # continues the word, no stray space
+    assert result.first_text_ms is not None and result.first_text_ms >= result.first_token_ms
+
+
+def test_a_finished_word_is_not_repeated(engine: SuggestionEngine) -> None:
+    result = engine.suggest("Dear team, thank you for your")
+    assert result.healed == " your"
+    assert not result.text.lstrip().startswith("your")
+
+
+def test_healing_can_be_turned_off(model_cache: Path) -> None:
+    plain = SuggestionEngine(EngineSettings(token_healing=False, n_ctx=256), model_cache)
+    try:
+        assert plain.suggest("It has a wi").healed == ""
+    finally:
+        plain.close()

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import llama_cpp
+import numpy as np
 
 from client.engine.kv_cache import KV_CACHE_TYPES, kv_bytes_per_token
 from client.engine.suggestion_boundary import BoundaryRules, StopReason, SuggestionBoundary
+from client.engine.token_healing import Vocabulary, healing_step, split_unfinished_word
 from shared.errors import InputError, ModelFileError
 from shared.model_files import check_gguf, default_gguf_path
 from shared.settings import EngineSettings, KVPreset, Settings
@@ -50,11 +52,13 @@ class Suggestion:
 
     text: str
     stop_reason: StopReason
+    healed: str  # the unfinished word the model re-spelled before continuing ("" if none)
     prompt_tokens: int
     reused_tokens: int  # prompt tokens whose KV was already cached
     evaluated_tokens: int  # prompt tokens this call sent through the model
     generated_tokens: int
     first_token_ms: float | None  # request to first generated token (None if none came)
+    first_text_ms: float | None  # request to first visible text (later if healing re-spelled a whole word)
     total_ms: float
     kv_preset: KVPreset
 
@@ -102,6 +106,9 @@ class SuggestionEngine:
             ) from None
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self._greedy = llama_cpp.llama_sampler_init_greedy()
+        self._vocabulary: Vocabulary | None = None
+        if settings.token_healing:
+            self._vocabulary_table()  # about 0.5 s, better at load than on the first keystroke
         self._model_lock = threading.Lock()
         self._request_lock = threading.Lock()
         self._latest_request = 0
@@ -156,23 +163,28 @@ class SuggestionEngine:
         )
         boundary = SuggestionBoundary(rules)
         with self._model_lock:
-            prompt = self._fit_window(self.tokenize(text), rules)
+            tokens, healed = self.tokenize(text), b""
+            if self.settings.token_healing:
+                tokens, healed = split_unfinished_word(tokens, self._vocabulary_table(), self.settings.max_healing_tokens)
+            prompt = self._fit_window(tokens, rules)
             decoded_before = self._llm.decoded_tokens
             reused = self._sync_prefix(prompt, cancelled)
             evaluated = self._llm.decoded_tokens - decoded_before
-            first_token_ms = None
+            first_token_ms = first_text_ms = None
             if reused is None:
                 boundary.end(StopReason.CANCELLED)
             else:
-                first_token_ms = self._generate(boundary, on_text, cancelled, started)
+                first_token_ms, first_text_ms = self._generate(healed, boundary, on_text, cancelled, started)
         return Suggestion(
             text=boundary.text,
             stop_reason=boundary.stop_reason or StopReason.LENGTH,
+            healed=healed.decode("utf-8", errors="replace"),
             prompt_tokens=len(prompt),
             reused_tokens=reused or 0,
             evaluated_tokens=evaluated,
             generated_tokens=boundary.tokens,
             first_token_ms=first_token_ms,
+            first_text_ms=first_text_ms,
             total_ms=(time.perf_counter() - started) * 1000,
             kv_preset=self.kv_preset,
         )
@@ -185,6 +197,20 @@ class SuggestionEngine:
             self._llm.close()
 
     # -- internals --------------------------------------------------------------
+
+    def _vocabulary_table(self) -> Vocabulary:
+        if self._vocabulary is None:
+            buffer = ctypes.create_string_buffer(256)
+            pieces = []
+            for token in range(self._llm.n_vocab()):
+                length = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+                pieces.append(buffer.raw[: max(length, 0)])
+            self._vocabulary = Vocabulary(pieces)
+        return self._vocabulary
+
+    def _last_logits(self) -> np.ndarray:
+        pointer = llama_cpp.llama_get_logits_ith(self._llm.ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(self._llm.n_vocab(),))
 
     def _next_request(self) -> int:
         with self._request_lock:
@@ -227,22 +253,39 @@ class SuggestionEngine:
         return reused
 
     def _generate(
-        self, boundary: SuggestionBoundary, on_text: TextCallback | None, cancelled: CancelCheck, started: float
-    ) -> float | None:
-        """Greedy decoding from the synced prompt, one token at a time, until the boundary says stop."""
+        self,
+        healed: bytes,
+        boundary: SuggestionBoundary,
+        on_text: TextCallback | None,
+        cancelled: CancelCheck,
+        started: float,
+    ) -> tuple[float | None, float | None]:
+        """Greedy decoding from the synced prompt, one token at a time, until the boundary says stop.
+
+        The first tokens re-spell ``healed`` (the unfinished word cut off the prompt);
+        only what they add beyond it joins the suggestion. Returns the times to the
+        first token and to the first visible text.
+        """
         llm = self._llm
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        first_token_ms = None
+        first_token_ms = first_text_ms = None
+        remaining = healed
         while True:
-            token = llama_cpp.llama_sampler_sample(self._greedy, llm.ctx, -1)
+            if remaining:
+                token, new_text, remaining = healing_step(self._last_logits(), self._vocabulary_table(), remaining)
+            else:
+                token = llama_cpp.llama_sampler_sample(self._greedy, llm.ctx, -1)
+                if llama_cpp.llama_vocab_is_eog(self._vocab, token) or llama_cpp.llama_vocab_is_control(self._vocab, token):
+                    boundary.end(StopReason.END_OF_TEXT)
+                    break
+                new_text = llm.detokenize([token])
             if first_token_ms is None:
                 first_token_ms = (time.perf_counter() - started) * 1000
-            if llama_cpp.llama_vocab_is_eog(self._vocab, token) or llama_cpp.llama_vocab_is_control(self._vocab, token):
-                boundary.end(StopReason.END_OF_TEXT)
-                break
-            accepted = boundary.push(utf8.decode(llm.detokenize([token])))
-            if accepted and on_text is not None:
-                on_text(accepted)
+            accepted = boundary.push(utf8.decode(new_text))
+            if accepted:
+                first_text_ms = first_text_ms or (time.perf_counter() - started) * 1000
+                if on_text is not None:
+                    on_text(accepted)
             if boundary.done:
                 break
             if cancelled():
@@ -252,4 +295,4 @@ class SuggestionEngine:
                 boundary.end(StopReason.CONTEXT_FULL)
                 break
             llm.eval([token])
-        return first_token_ms
+        return first_token_ms, first_text_ms
