@@ -47,6 +47,12 @@ class EngineSettings(BaseModel):
     n_ctx: int = Field(default=4096, ge=256, description="Context window in tokens.")
     n_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     n_batch: int = Field(default=512, ge=16)
+    prefill_chunk_tokens: int = Field(
+        default=64,
+        ge=8,
+        description="A cold prompt is evaluated in chunks of this many tokens, so a keystroke can "
+        "cancel it between chunks (measured: no throughput lost from 512 down to 64).",
+    )
     max_suggestion_tokens: int = Field(default=16, ge=1, le=256)
     word_completion_tokens: int = Field(
         default=4, ge=0, description="Extra tokens allowed to finish a word cut by the token limit."

@@ -114,6 +114,17 @@ def test_a_caller_can_cancel_through_its_own_flag(engine: SuggestionEngine) -> N
     assert result.generated_tokens == 2
 
 
+def test_a_cold_prefill_is_cancelled_between_chunks(engine: SuggestionEngine, docs_text: str) -> None:
+    checks = []
+    result = engine.suggest(
+        "A document the cache has never seen. " + docs_text,
+        should_cancel=lambda: checks.append(1) or len(checks) > 1,  # cancel after the first chunk
+    )
+    assert result.stop_reason is StopReason.CANCELLED
+    assert result.evaluated_tokens == engine.settings.prefill_chunk_tokens < result.prompt_tokens
+    assert result.generated_tokens == 0 and result.first_token_ms is None
+
+
 def test_sentence_boundary_with_the_real_model(engine: SuggestionEngine) -> None:
     result = engine.suggest("Paris is the capital of France. Berlin is the capital of", max_tokens=30)
     assert result.stop_reason is StopReason.SENTENCE

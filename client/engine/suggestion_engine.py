@@ -28,6 +28,7 @@ from shared.model_files import check_gguf, default_gguf_path
 from shared.settings import EngineSettings, KVPreset, Settings
 
 TextCallback = Callable[[str], None]
+CancelCheck = Callable[[], bool]
 logger = logging.getLogger(__name__)
 
 
@@ -43,7 +44,6 @@ def _log_llama(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
 
 
 llama_cpp.llama_log_set(_log_llama, ctypes.c_void_p(0))
-CancelCheck = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,16 @@ def require_text(text: str) -> None:
     """Refuse text with nothing to continue."""
     if not text.strip():
         raise InputError("Nothing to continue: the text is empty or only white space. Give some text first.")
+
+
+def _token_pieces(vocab: llama_cpp.llama_vocab_p, n_vocab: int) -> list[bytes]:
+    """Every token's text as bytes (empty for control tokens)."""
+    buffer = ctypes.create_string_buffer(256)
+    pieces = []
+    for token in range(n_vocab):
+        length = llama_cpp.llama_token_to_piece(vocab, token, buffer, len(buffer), 0, False)
+        pieces.append(buffer.raw[: max(length, 0)])
+    return pieces
 
 
 class _CountingLlama(llama_cpp.Llama):
@@ -106,9 +116,8 @@ class SuggestionEngine:
             ) from None
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self._greedy = llama_cpp.llama_sampler_init_greedy()
-        self._vocabulary: Vocabulary | None = None
-        if settings.token_healing:
-            self._vocabulary_table()  # about 0.5 s, better at load than on the first keystroke
+        # About 0.5 s: better at load than on the writer's first keystroke.
+        self._vocabulary = Vocabulary(_token_pieces(self._vocab, self._llm.n_vocab())) if settings.token_healing else None
         self._model_lock = threading.Lock()
         self._request_lock = threading.Lock()
         self._latest_request = 0
@@ -164,8 +173,10 @@ class SuggestionEngine:
         boundary = SuggestionBoundary(rules)
         with self._model_lock:
             tokens, healed = self.tokenize(text), b""
-            if self.settings.token_healing:
-                tokens, healed = split_unfinished_word(tokens, self._vocabulary_table(), self.settings.max_healing_tokens)
+            if self._greedy is None:
+                raise RuntimeError("This suggestion engine was closed; create a new one.")
+            if self._vocabulary is not None:
+                tokens, healed = split_unfinished_word(tokens, self._vocabulary, self.settings.max_healing_tokens)
             prompt = self._fit_window(tokens, rules)
             decoded_before = self._llm.decoded_tokens
             reused = self._sync_prefix(prompt, cancelled)
@@ -197,16 +208,6 @@ class SuggestionEngine:
             self._llm.close()
 
     # -- internals --------------------------------------------------------------
-
-    def _vocabulary_table(self) -> Vocabulary:
-        if self._vocabulary is None:
-            buffer = ctypes.create_string_buffer(256)
-            pieces = []
-            for token in range(self._llm.n_vocab()):
-                length = llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
-                pieces.append(buffer.raw[: max(length, 0)])
-            self._vocabulary = Vocabulary(pieces)
-        return self._vocabulary
 
     def _last_logits(self) -> np.ndarray:
         pointer = llama_cpp.llama_get_logits_ith(self._llm.ctx, -1)
@@ -245,7 +246,7 @@ class SuggestionEngine:
                 break
             reused += 1
         llm.n_tokens = reused  # eval() drops the cache past this point first
-        chunk = self.settings.n_batch
+        chunk = self.settings.prefill_chunk_tokens
         for start in range(reused, len(prompt), chunk):
             if cancelled():
                 return None
@@ -272,7 +273,7 @@ class SuggestionEngine:
         remaining = healed
         while True:
             if remaining:
-                token, new_text, remaining = healing_step(self._last_logits(), self._vocabulary_table(), remaining)
+                token, new_text, remaining = healing_step(self._last_logits(), self._vocabulary, remaining)
             else:
                 token = llama_cpp.llama_sampler_sample(self._greedy, llm.ctx, -1)
                 if llama_cpp.llama_vocab_is_eog(self._vocab, token) or llama_cpp.llama_vocab_is_control(self._vocab, token):
