@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shared.errors import HybridRAGError, InputError
+from shared.safe_text import terminal_safe
 from shared.settings import KVPreset, load_settings
 
 app = typer.Typer(
@@ -28,15 +30,25 @@ FALLBACK_SAMPLE = (
 err = Console(stderr=True)
 
 
+def _print_version(requested: bool) -> None:
+    if requested:
+        out.print(f"hybridrag {version('hybridrag')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _commands() -> None:
+def _commands(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
     """HybridRAG: next-words suggestions from a local model, grounded in cloud-written memory."""
 
 
 @app.command()
 def suggest(
     text: Annotated[str | None, typer.Argument(help="Text to continue.")] = None,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="Continue the text of this file.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Continue the text of this file ('-': standard input).")] = None,
     sample: Annotated[bool, typer.Option(help="Continue a sample passage from the corpus.")] = False,
     kv: Annotated[KVPreset | None, typer.Option(help="KV-cache precision preset.")] = None,
     max_tokens: Annotated[int | None, typer.Option(min=1, max=256, help="Token limit for the suggestion.")] = None,
@@ -50,7 +62,9 @@ def suggest(
     sources = [text is not None, file is not None, sample]
     if sum(sources) != 1:
         raise InputError("Give exactly one of: TEXT, --file PATH, --sample.")
-    if file is not None:
+    if file == Path("-"):
+        text = sys.stdin.read()
+    elif file is not None:
         if not file.is_file():
             raise InputError(f"No such file: {file}.")
         text = file.read_text(encoding="utf-8", errors="replace")
@@ -69,9 +83,12 @@ def suggest(
             result = engine.suggest(text, max_tokens=max_tokens)
             out.print_json(json.dumps(dataclasses.asdict(result)))
             return
-        out.print(Text("…" + text[-300:].lstrip() if len(text) > 300 else text, style="dim"), end="")
+        shown = "…" + text[-300:].lstrip() if len(text) > 300 else text
+        out.print(Text(terminal_safe(shown), style="dim"), end="")
         result = engine.suggest(
-            text, max_tokens=max_tokens, on_text=lambda piece: out.print(Text(piece, style="bold cyan"), end="")
+            text,
+            max_tokens=max_tokens,
+            on_text=lambda piece: out.print(Text(terminal_safe(piece), style="bold cyan"), end=""),
         )
         out.print()
         out.print(_timings_table(result))

@@ -40,7 +40,6 @@ TYPING_PROMPT_TOKENS = 1000
 SUGGESTION_TOKENS = 16
 DECODE_CONTEXTS = (64, 1700)
 DECODE_TOKENS = 48
-DECODE_RUNS = 3
 console = Console(stderr=True)
 
 
@@ -96,10 +95,10 @@ def prompt_throughput(engine: SuggestionEngine, docs: list[list[int]], n_tokens:
     return statistics.median(rates)
 
 
-def decode_throughput(engine: SuggestionEngine, tokens: list[int], context: int) -> float:
-    """Generated tok/s after ``context`` tokens, timing the tokens after the first (median of 3 runs)."""
+def decode_throughput(engine: SuggestionEngine, tokens: list[int], context: int, runs: int) -> float:
+    """Generated tok/s after ``context`` tokens, timing the tokens after the first (median of ``runs``)."""
     rates = []
-    for run in range(DECODE_RUNS):
+    for run in range(runs):
         text = text_of(engine, tokens[run * 8 : run * 8 + context])  # another start each run: no reuse
         result = engine.suggest(text, max_tokens=DECODE_TOKENS, stop_at_sentence_end=False)
         rates.append((result.generated_tokens - 1) / ((result.total_ms - result.first_token_ms) / 1000))
@@ -140,7 +139,7 @@ def bench_preset(preset: KVPreset, args: argparse.Namespace, corpus: Path, cache
             ppl = perplexity(engine.model_path, preset, ppl_docs[: args.ppl_docs], args.ppl_windows, settings.n_threads)
         with console.status(f"{preset}: prompt and decode throughput"):
             prompt_tok_s = prompt_throughput(engine, ppl_docs, TYPING_PROMPT_TOKENS)
-            decode = {ctx: decode_throughput(engine, long_doc, ctx) for ctx in DECODE_CONTEXTS}
+            decode = {ctx: decode_throughput(engine, long_doc, ctx, args.decode_runs) for ctx in DECODE_CONTEXTS}
         with console.status(f"{preset}: {args.keystrokes} keystrokes on a {TYPING_PROMPT_TOKENS}-token prompt"):
             first, visible, whole = typing_session(engine, ppl_docs[0], args.keystrokes, seed=7)
         return {
@@ -182,11 +181,12 @@ def main() -> None:
     parser.add_argument("--keystrokes", type=int, default=60)
     parser.add_argument("--ppl-docs", type=int, default=len(PPL_DOCUMENTS))
     parser.add_argument("--ppl-windows", type=int, default=2, help="1,024-token windows per document")
+    parser.add_argument("--decode-runs", type=int, default=3, help="decode measurements per context (median)")
     parser.add_argument("--quick", action="store_true", help="a smoke run: few keystrokes, one perplexity window")
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "engine.json")
     args = parser.parse_args()
     if args.quick:
-        args.keystrokes, args.ppl_docs, args.ppl_windows = 5, 1, 1
+        args.keystrokes, args.ppl_docs, args.ppl_windows, args.decode_runs = 5, 1, 1, 1
 
     settings = load_settings()
     presets = [KVPreset(name) for name in args.presets.split(",")]

@@ -9,11 +9,16 @@ from pathlib import Path
 import pytest
 
 
-def hybridrag(*args: str, cache: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def hybridrag(*args: str, cache: Path, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDRAG_")}
     environment |= {"HYBRIDRAG_CACHE_DIR": str(cache), "HYBRIDRAG_CONFIG": str(cache / "absent.toml"), **env}
     return subprocess.run(
-        [sys.executable, "-m", "client.cli", *args], capture_output=True, text=True, env=environment, timeout=300
+        [sys.executable, "-m", "client.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
     )
 
 
@@ -25,6 +30,18 @@ def test_suggest_prints_a_continuation_and_its_timings(model_cache: Path) -> Non
     assert result["text"].strip() and result["kv_preset"] == "q8"
     assert result["prompt_tokens"] == result["reused_tokens"] + result["evaluated_tokens"]
     assert run.stderr.strip() == ""  # no llama.cpp chatter in the writer's terminal
+
+
+@pytest.mark.slow
+def test_text_can_come_from_standard_input(model_cache: Path) -> None:
+    run = hybridrag("suggest", "--json", "--file", "-", cache=model_cache, stdin="The os module provides")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["prompt_tokens"] >= 4
+
+
+def test_version(tmp_path: Path) -> None:
+    run = hybridrag("--version", cache=tmp_path)
+    assert run.returncode == 0 and run.stdout.startswith("hybridrag ")
 
 
 @pytest.mark.slow

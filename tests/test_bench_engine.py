@@ -1,0 +1,41 @@
+"""The engine benchmark still runs and writes the report shape the README promises.
+
+Shape only: tests never judge timings.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESET_FIELDS = {
+    "kv_bytes_per_token", "ppl", "ppl_delta_pct", "prompt_tok_s", "decode_tok_s_64", "decode_tok_s_1700",
+    "first_token_ms_p50", "first_token_ms_p95", "suggestion16_ms_p50", "first_text_ms_p50", "first_text_ms_p95",
+}
+
+
+@pytest.mark.slow
+def test_quick_benchmark_writes_engine_report(tmp_path: Path, model_cache: Path) -> None:
+    out = tmp_path / "engine.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "bench_engine.py"), "--quick", "--presets", "f16,q8q4", "--out", str(out)],
+        capture_output=True, text=True, timeout=900, env={**_clean_env(), "HYBRIDRAG_CACHE_DIR": str(model_cache)},
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["default"] == "q8q4"
+    assert set(report["presets"]) == {"f16", "q8q4"}
+    for row in report["presets"].values():
+        assert PRESET_FIELDS <= set(row)
+        assert all(isinstance(row[field], float) and row[field] == row[field] for field in PRESET_FIELDS)  # no NaN
+    assert report["presets"]["f16"]["ppl_delta_pct"] == 0.0
+    assert report["presets"]["q8q4"]["kv_bytes_per_token"] < report["presets"]["f16"]["kv_bytes_per_token"]
+    assert "q8q4 (default)" in run.stdout  # the printed table
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDRAG_")}
