@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -63,13 +63,6 @@ class EngineSettings(BaseModel):
     max_healing_tokens: int = Field(default=3, ge=1, le=8)
     stop_at_sentence_end: bool = True
     stop_at_newline: bool = True
-    @model_validator(mode="after")
-    def _batches_fit(self) -> "EngineSettings":
-        # The last prompt batch holds up to a prefill chunk or the healed word plus one.
-        if max(self.prefill_chunk_tokens, self.max_healing_tokens + 1) > self.n_batch:
-            raise ValueError("prefill_chunk_tokens and max_healing_tokens + 1 must not exceed n_batch")
-        return self
-
     context_shift_tokens: int = Field(
         default=512,
         ge=16,

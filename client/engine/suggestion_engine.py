@@ -79,30 +79,14 @@ def _token_pieces(vocab: llama_cpp.llama_vocab_p, n_vocab: int) -> list[bytes]:
     return pieces
 
 
-class _EngineLlama(llama_cpp.Llama):
-    """A Llama that counts the tokens it decodes (the proof that prefixes are reused)
-    and can keep the logits of every position of a short batch."""
+class _CountingLlama(llama_cpp.Llama):
+    """A Llama that counts the tokens it decodes: the proof that prefixes are reused."""
 
     decoded_tokens = 0
 
     def eval(self, tokens) -> None:  # noqa: ANN001 - llama_cpp's own signature
         self.decoded_tokens += len(tokens)
         super().eval(tokens)
-
-    def eval_keeping_logits(self, tokens: list[int], keep_from: int) -> None:
-        """Evaluate one batch (at most n_batch tokens), keeping the logits of ``tokens[keep_from:]``.
-
-        Each kept row costs a vocabulary-sized projection, so only those asked for are
-        computed; ``llama_get_logits_ith(ctx, i)`` then reads the row of batch token i.
-        """
-        self._ctx.kv_cache_seq_rm(-1, self.n_tokens, -1)
-        self._batch.set_batch(batch=tokens, n_past=self.n_tokens, logits_all=False)
-        for index in range(keep_from, len(tokens)):
-            self._batch.batch.logits[index] = True
-        self._ctx.decode(self._batch)
-        self.input_ids[self.n_tokens : self.n_tokens + len(tokens)] = tokens
-        self.n_tokens += len(tokens)
-        self.decoded_tokens += len(tokens)
 
 
 class SuggestionEngine:
@@ -113,7 +97,7 @@ class SuggestionEngine:
         self.model_path = check_gguf(settings.model_path) if settings.model_path else default_gguf_path(cache_dir)
         type_k, type_v = KV_CACHE_TYPES[settings.kv_preset]
         try:
-            self._llm = _EngineLlama(
+            self._llm = _CountingLlama(
                 model_path=str(self.model_path),
                 n_ctx=settings.n_ctx,
                 n_batch=settings.n_batch,
@@ -188,27 +172,26 @@ class SuggestionEngine:
         )
         boundary = SuggestionBoundary(rules)
         with self._model_lock:
+            tokens, healed = self.tokenize(text), b""
             if self._greedy is None:
                 raise RuntimeError("This suggestion engine was closed; create a new one.")
-            prompt, healed, tail = self._fit_window(self.tokenize(text), rules), b"", 0
             if self._vocabulary is not None:
-                kept, healed = split_unfinished_word(prompt, self._vocabulary, self.settings.max_healing_tokens)
-                tail = len(prompt) - len(kept)
+                tokens, healed = split_unfinished_word(tokens, self._vocabulary, self.settings.max_healing_tokens)
+            prompt = self._fit_window(tokens, rules)
             decoded_before = self._llm.decoded_tokens
-            synced = self._sync_prefix(prompt, tail, cancelled)
+            reused = self._sync_prefix(prompt, cancelled)
             evaluated = self._llm.decoded_tokens - decoded_before
             first_token_ms = first_text_ms = None
-            if synced is None:
+            if reused is None:
                 boundary.end(StopReason.CANCELLED)
             else:
-                ahead = prompt[len(prompt) - tail :]
-                first_token_ms, first_text_ms = self._generate(healed, ahead, synced[1], boundary, on_text, cancelled, started)
+                first_token_ms, first_text_ms = self._generate(healed, boundary, on_text, cancelled, started)
         return Suggestion(
             text=boundary.text,
             stop_reason=boundary.stop_reason or StopReason.LENGTH,
             healed=healed.decode("utf-8", errors="replace"),
             prompt_tokens=len(prompt),
-            reused_tokens=synced[0] if synced else 0,
+            reused_tokens=reused or 0,
             evaluated_tokens=evaluated,
             generated_tokens=boundary.tokens,
             first_token_ms=first_token_ms,
@@ -226,8 +209,8 @@ class SuggestionEngine:
 
     # -- internals --------------------------------------------------------------
 
-    def _logits(self, batch_index: int) -> np.ndarray:
-        pointer = llama_cpp.llama_get_logits_ith(self._llm.ctx, batch_index)
+    def _last_logits(self) -> np.ndarray:
+        pointer = llama_cpp.llama_get_logits_ith(self._llm.ctx, -1)
         return np.ctypeslib.as_array(pointer, shape=(self._llm.n_vocab(),))
 
     def _next_request(self) -> int:
@@ -248,41 +231,31 @@ class SuggestionEngine:
         drop = math.ceil((len(tokens) - budget) / step) * step
         return tokens[:1] + tokens[1 + drop :]  # keep BOS
 
-    def _sync_prefix(self, prompt: list[int], tail: int, cancelled: CancelCheck) -> tuple[int, int] | None:
-        """Bring the KV cache to ``prompt``; return the tokens reused and where the logits are.
+    def _sync_prefix(self, prompt: list[int], cancelled: CancelCheck) -> int | None:
+        """Bring the KV cache to ``prompt``; return how many tokens were reused.
 
-        Only the part after the longest cached prefix is evaluated: a long (cold) part
-        in chunks, so a new keystroke can cancel it in between, and the rest in one
-        batch that keeps the logits of the last ``tail + 1`` tokens. Healing decides
-        from the logits before the unfinished word; when it re-spells the word as
-        typed, the logits after it are ready too. Returns (tokens reused, batch index
-        of the logits for the token after the kept prompt), or None if cancelled.
+        Only the part after the longest cached prefix is evaluated, in chunks so that a
+        new keystroke can cancel a long (cold) prefill between chunks. The last token is
+        always evaluated, so the context's logits are those of this prompt.
         """
         llm = self._llm
-        speculative_from = len(prompt) - tail - 1
+        reusable = min(llm.n_tokens, len(prompt) - 1)
         reused = 0
-        for cached, wanted in zip(llm.input_ids[: min(llm.n_tokens, speculative_from)], prompt):
+        for cached, wanted in zip(llm.input_ids[:reusable], prompt):
             if cached != wanted:
                 break
             reused += 1
         llm.n_tokens = reused  # eval() drops the cache past this point first
-        start, chunk = reused, self.settings.prefill_chunk_tokens
-        while len(prompt) - start > chunk and start < speculative_from:
+        chunk = self.settings.prefill_chunk_tokens
+        for start in range(reused, len(prompt), chunk):
             if cancelled():
                 return None
-            end = min(start + chunk, speculative_from)
-            llm.eval(prompt[start:end])
-            start = end
-        if cancelled():
-            return None
-        llm.eval_keeping_logits(prompt[start:], keep_from=speculative_from - start)
-        return reused, speculative_from - start
+            llm.eval(prompt[start : start + chunk])
+        return reused
 
     def _generate(
         self,
         healed: bytes,
-        ahead: list[int],
-        logits_at: int,
         boundary: SuggestionBoundary,
         on_text: TextCallback | None,
         cancelled: CancelCheck,
@@ -291,10 +264,8 @@ class SuggestionEngine:
         """Greedy decoding from the synced prompt, one token at a time, until the boundary says stop.
 
         The first tokens re-spell ``healed`` (the unfinished word cut off the prompt);
-        only what they add beyond it joins the suggestion. ``ahead`` holds the word's
-        tokens as typed, already in the cache: while decoding picks exactly those, no
-        decode is needed; at the first difference they are dropped. Returns the times
-        to the first token and to the first visible text.
+        only what they add beyond it joins the suggestion. Returns the times to the
+        first token and to the first visible text.
         """
         llm = self._llm
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -302,9 +273,9 @@ class SuggestionEngine:
         remaining = healed
         while True:
             if remaining:
-                token, new_text, remaining = healing_step(self._logits(logits_at), self._vocabulary, remaining)
+                token, new_text, remaining = healing_step(self._last_logits(), self._vocabulary, remaining)
             else:
-                token = llama_cpp.llama_sampler_sample(self._greedy, llm.ctx, logits_at)
+                token = llama_cpp.llama_sampler_sample(self._greedy, llm.ctx, -1)
                 if llama_cpp.llama_vocab_is_eog(self._vocab, token) or llama_cpp.llama_vocab_is_control(self._vocab, token):
                     boundary.end(StopReason.END_OF_TEXT)
                     break
@@ -321,13 +292,8 @@ class SuggestionEngine:
             if cancelled():
                 boundary.end(StopReason.CANCELLED)
                 break
-            if ahead and token == ahead[0]:
-                ahead, logits_at = ahead[1:], logits_at + 1  # already in the cache, logits and all
-                continue
             if llm.n_tokens + 1 >= llm.n_ctx():
                 boundary.end(StopReason.CONTEXT_FULL)
                 break
-            llm.n_tokens -= len(ahead)  # the word went another way: eval() drops the rest
-            ahead, logits_at = [], 0
             llm.eval([token])
         return first_token_ms, first_text_ms
