@@ -168,7 +168,7 @@ def print_table(report: dict) -> None:
         ("1st text p95 ms", "first_text_ms_p95"),
     ]
     for title, _ in columns:
-        table.add_column(title, justify="right")
+        table.add_column(title, justify="right", no_wrap=title == "preset")
     for name, row in report["presets"].items():
         marker = " (default)" if name == report["default"] else ""
         table.add_row(name + marker, *(f"{row[key]:.2f}" if key.startswith("ppl") else f"{row[key]:.1f}" for _, key in columns[1:]))
