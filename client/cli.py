@@ -98,12 +98,16 @@ def suggest(
 
 def _timings_table(result) -> Table:  # noqa: ANN001 - a Suggestion
     table = Table(title="suggestion", show_header=False, box=None, title_justify="left")
-    first = f"{result.first_token_ms:.1f} ms" if result.first_token_ms is not None else "-"
+    def ms(value: float | None) -> str:
+        return f"{value:.1f} ms" if value is not None else "-"
+
     for label, value in [
         ("KV cache", str(result.kv_preset)),
         ("prompt tokens", f"{result.prompt_tokens} ({result.reused_tokens} reused, {result.evaluated_tokens} evaluated)"),
+        ("re-spelled word", repr(result.healed) if result.healed else "-"),
         ("generated tokens", str(result.generated_tokens)),
-        ("first token", first),
+        ("first token", ms(result.first_token_ms)),
+        ("first visible text", ms(result.first_text_ms)),
         ("total", f"{result.total_ms:.1f} ms"),
         ("stopped at", str(result.stop_reason)),
     ]:
