@@ -40,6 +40,8 @@ TYPING_PROMPT_TOKENS = 1000
 SUGGESTION_TOKENS = 16
 DECODE_CONTEXTS = (64, 1700)
 DECODE_TOKENS = 48
+LONG_DOCUMENT = "reference/datamodel"
+TOKENIZER_SIZES = (4_000, 16_000, 120_000)
 console = Console(stderr=True)
 
 
@@ -127,6 +129,34 @@ def typing_session(
     return first, visible, whole
 
 
+def tokenizer_costs(cache_dir: Path, corpus: Path, keystrokes: int) -> dict:
+    """Per-keystroke tokenization, whole text vs incremental, at three document sizes."""
+    engine = SuggestionEngine(EngineSettings(), cache_dir)
+    try:
+        text = read_prose(corpus / f"{LONG_DOCUMENT}.rst.txt")
+        rows = {}
+        for chars in TOKENIZER_SIZES:
+            base = text[:chars]
+            engine.tokenize(base)  # the document as opened
+            whole, incremental = [], []
+            for typed in range(1, keystrokes + 1):
+                edited = base + " typing" * typed
+                started = time.perf_counter()
+                engine._llm.tokenize(edited.encode("utf-8"), add_bos=True, special=False)
+                whole.append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                engine.tokenize(edited)
+                incremental.append((time.perf_counter() - started) * 1000)
+            rows[str(chars)] = {
+                "tokens": len(engine.tokenize(base)),
+                "whole_ms_p50": percentile(whole, 50),
+                "incremental_ms_p50": percentile(incremental, 50),
+            }
+        return rows
+    finally:
+        engine.close()
+
+
 def bench_preset(preset: KVPreset, args: argparse.Namespace, corpus: Path, cache_dir: Path) -> dict:
     settings = EngineSettings(
         kv_preset=preset, stop_at_newline=False, word_completion_tokens=0, max_suggestion_tokens=SUGGESTION_TOKENS
@@ -173,6 +203,12 @@ def print_table(report: dict) -> None:
         marker = " (default)" if name == report["default"] else ""
         table.add_row(name + marker, *(f"{row[key]:.2f}" if key.startswith("ppl") else f"{row[key]:.1f}" for _, key in columns[1:]))
     Console(width=160).print(table)
+    tokens = Table(title="tokenization per keystroke (p50)")
+    for title in ("document chars", "tokens", "whole text ms", "incremental ms"):
+        tokens.add_column(title, justify="right")
+    for chars, row in report["tokenizer_per_keystroke"].items():
+        tokens.add_row(chars, str(row["tokens"]), f"{row['whole_ms_p50']:.2f}", f"{row['incremental_ms_p50']:.2f}")
+    Console(width=160).print(tokens)
 
 
 def main() -> None:
@@ -195,12 +231,15 @@ def main() -> None:
     for preset in presets:
         rows[str(preset)] = bench_preset(preset, args, settings.corpus_dir, settings.cache_dir)
         console.log(f"{preset} done")
+    with console.status("tokenizer: whole text vs incremental"):
+        tokenizer = tokenizer_costs(settings.cache_dir, settings.corpus_dir, args.keystrokes)
     reference = rows.get(str(KVPreset.F16))
     for row in rows.values():
         row["ppl_delta_pct"] = 100 * (row["ppl"] / reference["ppl"] - 1) if reference else float("nan")
     report = {
         "default": str(DEFAULT_PRESET),
         "presets": rows,
+        "tokenizer_per_keystroke": tokenizer,
         "meta": {
             "model": "gemma-3-270m Q4_K_M",
             "threads": EngineSettings().n_threads,

@@ -20,6 +20,7 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
+from client.engine.incremental_tokenizer import IncrementalTokenizer, cuts_are_token_stable
 from client.engine.kv_cache import KV_CACHE_TYPES, kv_bytes_per_token
 from client.engine.suggestion_boundary import BoundaryRules, StopReason, SuggestionBoundary
 from client.engine.token_healing import Vocabulary, healing_step, split_unfinished_word
@@ -117,7 +118,14 @@ class SuggestionEngine:
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self._greedy = llama_cpp.llama_sampler_init_greedy()
         # About 0.5 s: better at load than on the writer's first keystroke.
-        self._vocabulary = Vocabulary(_token_pieces(self._vocab, self._llm.n_vocab())) if settings.token_healing else None
+        pieces = _token_pieces(self._vocab, self._llm.n_vocab())
+        self._vocabulary = Vocabulary(pieces) if settings.token_healing else None
+        is_spm = llama_cpp.llama_vocab_type(self._vocab) == llama_cpp.LLAMA_VOCAB_TYPE_SPM
+        self._tokenizer = IncrementalTokenizer(
+            lambda piece: self._llm.tokenize(piece.encode("utf-8"), add_bos=False, special=False),
+            bos=self._llm.tokenize(b"", add_bos=True, special=False),  # what this model prepends, if anything
+            cuts_are_safe=cuts_are_token_stable(is_spm, pieces),
+        )
         self._model_lock = threading.Lock()
         self._request_lock = threading.Lock()
         self._latest_request = 0
@@ -137,7 +145,8 @@ class SuggestionEngine:
         return self._llm.decoded_tokens
 
     def tokenize(self, text: str) -> list[int]:
-        return self._llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+        """The tokens of ``text`` after BOS, re-tokenizing only what changed since earlier calls."""
+        return self._tokenizer.tokenize(text)
 
     def cancel(self) -> None:
         """Stop the suggestion in flight (it ends within one token)."""
