@@ -5,7 +5,7 @@ import json
 import sys
 from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from shared.errors import HybridRAGError, InputError
 from shared.safe_text import terminal_safe
 from shared.settings import KVPreset, load_settings
 
+if TYPE_CHECKING:  # the engine loads llama.cpp: imported only when a command needs it
+    from client.engine import Suggestion
+
 app = typer.Typer(
     help="HybridRAG: next-words suggestions from a local model, grounded in cloud-written memory.",
     no_args_is_help=True,
@@ -23,11 +26,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
+err = Console(stderr=True)
+# Continued when the corpus is not installed (the Python tutorial's opening lines).
 FALLBACK_SAMPLE = (
     "Python is an easy to learn, powerful programming language. It has efficient high-level data "
     "structures and a simple but effective approach to object-oriented programming. Its elegant syntax"
 )
-err = Console(stderr=True)
 
 
 def _print_version(requested: bool) -> None:
@@ -96,8 +100,9 @@ def suggest(
         engine.close()
 
 
-def _timings_table(result) -> Table:  # noqa: ANN001 - a Suggestion
+def _timings_table(result: "Suggestion") -> Table:
     table = Table(title="suggestion", show_header=False, box=None, title_justify="left")
+
     def ms(value: float | None) -> str:
         return f"{value:.1f} ms" if value is not None else "-"
 

@@ -6,6 +6,12 @@ from pathlib import Path
 from shared.errors import InputError
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`*(\"'])")
+_DIRECTIVE = re.compile(r"^\.\.( |$)")  # ".. note::", ".. _label:", comments
+_FIELD = re.compile(r"^:[\w -]+:(\s|$)")  # ":synopsis: ...", ":noindex:"
+_RULE = set("=-~^*#+`'\"")  # section underlines and overlines
+
+SAMPLE_DOCUMENT = "tutorial/appetite.rst.txt"
+SAMPLE_WORDS_INTO_NEXT_SENTENCE = 5
 
 
 def corpus_files(corpus_dir: Path, pattern: str = "**/*.rst.txt") -> list[Path]:
@@ -38,11 +44,6 @@ def read_prose(path: Path) -> str:
     return "\n\n".join(paragraphs) + "\n"
 
 
-_DIRECTIVE = re.compile(r"^\.\.( |$)")  # ".. note::", ".. _label:", comments
-_FIELD = re.compile(r"^:[\w -]+:(\s|$)")  # ":synopsis: ...", ":noindex:"
-_RULE = set("=-~^*#+`'\"")  # section underlines and overlines
-
-
 def _is_markup_line(line: str) -> bool:
     return bool(_DIRECTIVE.match(line) or _FIELD.match(line)) or set(line.strip()) <= _RULE
 
@@ -53,10 +54,6 @@ def cut_at_sentence(text: str, min_chars: int) -> str:
         if match.start() >= min_chars:
             return text[: match.start()]
     return text[:min_chars]
-
-
-SAMPLE_DOCUMENT = "tutorial/appetite.rst.txt"
-SAMPLE_WORDS_INTO_NEXT_SENTENCE = 5
 
 
 def sample_text(corpus_dir: Path, min_chars: int = 1200) -> str:

@@ -77,7 +77,6 @@ class Settings(BaseSettings):
     )
 
     cache_dir: Path = Field(default_factory=lambda: platformdirs.user_cache_path(APP_NAME))
-    data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path(APP_NAME))
     corpus_dir: Path = PYTHON_DOCS_DIR
     engine: EngineSettings = Field(default_factory=EngineSettings)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from client.engine import StopReason, SuggestionEngine
+from client.engine import StopReason, SuggestionEngine, kv_bytes_per_token
 from shared.errors import InputError, ModelFileError
 from shared.settings import EngineSettings, KVPreset
 
@@ -14,8 +14,6 @@ pytestmark = pytest.mark.slow
 
 def test_default_preset_halves_the_kv_cache(engine: SuggestionEngine, model_cache: Path) -> None:
     assert engine.kv_preset is KVPreset.Q8Q4
-    from client.engine import kv_bytes_per_token
-
     f16 = kv_bytes_per_token(engine._llm.metadata, KVPreset.F16)
     assert engine.kv_bytes_per_token / f16 == pytest.approx((34 / 32 + 18 / 32) / 4)
 

@@ -181,9 +181,9 @@ class SuggestionEngine:
         )
         boundary = SuggestionBoundary(rules)
         with self._model_lock:
-            tokens, healed = self.tokenize(text), b""
             if self._greedy is None:
                 raise RuntimeError("This suggestion engine was closed; create a new one.")
+            tokens, healed = self.tokenize(text), b""
             if self._vocabulary is not None:
                 tokens, healed = split_unfinished_word(tokens, self._vocabulary, self.settings.max_healing_tokens)
             prompt = self._fit_window(tokens, rules)
