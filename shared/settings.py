@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -71,6 +71,71 @@ class EngineSettings(BaseModel):
     )
 
 
+class WriterKind(StrEnum):
+    """Who writes the cloud's memory notes."""
+
+    EMBEDDED = "embedded"  # llama-cpp-python in the server process, any GGUF
+    OPENAI = "openai"  # any OpenAI-compatible completions endpoint (vLLM, llama.cpp's server, ...)
+    EXTRACTIVE = "extractive"  # no LLM: the most relevant retrieved sentences
+
+
+class OpenAISettings(BaseModel):
+    """An OpenAI-compatible completions endpoint for the memory writer."""
+
+    base_url: str = Field(default="http://127.0.0.1:8000/v1", description="Up to and including /v1.")
+    model: str = "default"
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, description="Retries of a failed call, with backoff.")
+
+
+class CloudSettings(BaseModel):
+    """The cloud memory service: datastore, memory worker and API."""
+
+    data_dir: Path = Field(
+        default_factory=lambda: platformdirs.user_data_path(APP_NAME) / "cloud",
+        description="Datastore, FAISS index, memory log and tokens live here.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)
+    llm: WriterKind = WriterKind.EMBEDDED
+    llm_model_path: Path | None = Field(
+        default=None, description="GGUF for the embedded writer; empty means the packaged Gemma 3 270M."
+    )
+    llm_n_ctx: int = Field(default=2048, ge=512)
+    openai: OpenAISettings = Field(default_factory=OpenAISettings)
+    fallback_to_extractive: bool = Field(
+        default=True, description="Write extractive notes when the LLM is unreachable, instead of failing."
+    )
+    # Ingest. all-MiniLM-L6-v2 reads at most 256 word pieces: a chunk up to that size is embedded whole.
+    chunk_min_tokens: int = Field(default=160, ge=16)
+    chunk_max_tokens: int = Field(default=250, ge=32, le=254)
+    max_file_bytes: int = Field(default=4 << 20, ge=1024, description="Larger files are skipped.")
+    embed_batch_size: int = Field(default=64, ge=1)
+    ivf_threshold: int = Field(
+        default=200_000,
+        ge=1000,
+        description="Above this many chunks the index is IVF instead of exact (scripts/bench_cloud.py).",
+    )
+    ivf_nprobe: int = Field(default=16, ge=1)
+    # Memory requests.
+    top_k_chunks: int = Field(default=4, ge=1, le=50)
+    notes_per_request: int = Field(default=3, ge=1, le=20)
+    note_max_tokens: int = Field(default=60, ge=8, le=200)
+    retrieval_context_chars: int = Field(
+        default=1200, ge=100, description="The tail of the writer's context that retrieval reads."
+    )
+    tenant_note_cap: int = Field(default=500, ge=1, description="Oldest notes are evicted past this.")
+    queue_max_tenants: int = Field(
+        default=1000, ge=1, description="Tenants with a pending request; one more gets 429."
+    )
+    max_attempts: int = Field(default=3, ge=1, description="Tries of a memory request before it fails.")
+    worker_threads: int = Field(default=1, ge=1)
+    # API.
+    max_body_bytes: int = Field(default=64 << 10, ge=1024)
+    delta_page_notes: int = Field(default=200, ge=1, description="Notes per page of a memory delta.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -79,6 +144,7 @@ class Settings(BaseSettings):
     cache_dir: Path = Field(default_factory=lambda: platformdirs.user_cache_path(APP_NAME))
     corpus_dir: Path = PYTHON_DOCS_DIR
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    cloud: CloudSettings = Field(default_factory=CloudSettings)
 
     @classmethod
     def settings_customise_sources(

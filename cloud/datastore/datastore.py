@@ -1,0 +1,263 @@
+"""The cloud's datastore: corpus chunks in SQLite, their vectors in a FAISS index.
+
+SQLite is the truth (chunk text, offsets, vectors); the index is derived from it and
+named by the SQLite generation it reflects, so a crash between the two is seen on the
+next open (no index for the current generation) and repaired by a rebuild. A process
+that serves searches picks up another process's ingest the same way.
+"""
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from cloud.datastore.chunking import Chunk, chunk_document
+from cloud.datastore.documents import Document, Skipped, read_document
+from cloud.datastore.vector_index import build_index, index_kind, nearest, read_index, write_index
+from shared.durable_files import SQLiteFile
+from shared.embeddings import EMBEDDING_DIM, SentenceEmbedder, WordPieceCounter
+from shared.errors import InputError
+from shared.settings import CloudSettings
+
+DATABASE_NAME = "datastore.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    tokens INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('generation', '0');
+"""
+
+
+class IngestProgress(Protocol):
+    def phase(self, description: str, total: int) -> None: ...
+    def advance(self, done: int) -> None: ...
+
+
+@dataclass
+class IngestReport:
+    files_seen: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    chunks_total: int = 0
+    index_kind: str = "flat"
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RetrievedChunk:
+    chunk_id: int
+    path: str
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+class Datastore:
+    def __init__(self, folder: Path, settings: CloudSettings, embedder: SentenceEmbedder) -> None:
+        self.folder = folder
+        self._settings = settings
+        self._embedder = embedder
+        self._db = SQLiteFile(folder / DATABASE_NAME, _SCHEMA)
+        self._index = None
+        self._index_generation = -1
+        self._index_lock = threading.Lock()
+
+    # -- ingest ---------------------------------------------------------------------------
+
+    def ingest(self, corpus_dir: Path, progress: IngestProgress | None = None) -> IngestReport:
+        """Bring the chunks of every file under ``corpus_dir`` up to date; only changed files are embedded."""
+        began = time.perf_counter()
+        if not corpus_dir.is_dir():
+            raise InputError(f"Not a folder: {corpus_dir}. Give the folder of documents to ingest.")
+        corpus_dir = corpus_dir.resolve()
+        report = IngestReport()
+        known = self._known_files(corpus_dir)
+        paths = sorted(p for p in corpus_dir.rglob("*") if p.is_file())
+        report.files_seen = len(paths)
+        if progress:
+            progress.phase("reading", len(paths))
+        changed: list[Document] = []
+        present: set[str] = set()
+        for path in paths:
+            result = read_document(path, self._settings.max_file_bytes)
+            if progress:
+                progress.advance(1)
+            if isinstance(result, Skipped):
+                report.skipped.append(result)
+                continue
+            present.add(str(path))
+            if known.get(str(path)) == result.sha256:
+                report.unchanged += 1
+            else:
+                changed.append(result)
+                report.updated += str(path) in known
+                report.added += str(path) not in known
+        gone = [path for path in known if path not in present]
+        if gone:
+            report.removed = len(gone)
+            report.chunks_removed += self._remove_files(gone)
+        self._ingest_documents(changed, report, progress)
+        report.chunks_total = self.chunk_count()
+        self._load_current_index()
+        report.index_kind = index_kind(self._index)
+        report.seconds = time.perf_counter() - began
+        return report
+
+    def _known_files(self, corpus_dir: Path) -> dict[str, str]:
+        prefix = str(corpus_dir).rstrip("/") + "/"
+        with self._db.reading() as db:
+            rows = db.execute("SELECT path, sha256 FROM files WHERE substr(path, 1, ?) = ?", (len(prefix), prefix))
+            return {row["path"]: row["sha256"] for row in rows}
+
+    def _ingest_documents(self, documents: list[Document], report: IngestReport, progress: IngestProgress | None) -> None:
+        counter = WordPieceCounter()
+        chunked = [
+            (doc, chunk_document(doc, counter.count_many, self._settings.chunk_min_tokens, self._settings.chunk_max_tokens))
+            for doc in documents
+        ]
+        if progress:
+            progress.phase("embedding", sum(len(chunks) for _, chunks in chunked))
+        for group in self._embedding_groups(chunked):
+            texts = [chunk.text for _, chunks in group for chunk in chunks]
+            vectors = self._embedder.embed(texts, self._settings.embed_batch_size, progress.advance if progress else None)
+            self._replace_files(group, vectors, report)
+
+    def _embedding_groups(self, chunked: list[tuple[Document, list[Chunk]]]) -> Iterator[list[tuple[Document, list[Chunk]]]]:
+        """Whole files, grouped so each embedding call fills its batches; each group commits at once."""
+        group: list[tuple[Document, list[Chunk]]] = []
+        size = 0
+        for item in chunked:
+            group.append(item)
+            size += len(item[1])
+            if size >= self._settings.embed_batch_size * 4:
+                yield group
+                group, size = [], 0
+        if group:
+            yield group
+
+    def _replace_files(self, group: list[tuple[Document, list[Chunk]]], vectors: np.ndarray, report: IngestReport) -> None:
+        row = 0
+        with self._db.transaction() as db:
+            for document, chunks in group:
+                path = str(document.path)
+                old = db.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()
+                if old:
+                    report.chunks_removed += db.execute("DELETE FROM chunks WHERE file_id = ?", (old["id"],)).rowcount
+                    db.execute("UPDATE files SET sha256 = ? WHERE id = ?", (document.sha256, old["id"]))
+                    file_id = old["id"]
+                else:
+                    file_id = db.execute("INSERT INTO files (path, sha256) VALUES (?, ?)", (path, document.sha256)).lastrowid
+                db.executemany(
+                    'INSERT INTO chunks (file_id, start, "end", tokens, text, embedding) VALUES (?, ?, ?, ?, ?, ?)',
+                    [
+                        (file_id, c.start, c.end, c.tokens, c.text, vectors[row + i].tobytes())
+                        for i, c in enumerate(chunks)
+                    ],
+                )
+                row += len(chunks)
+                report.chunks_added += len(chunks)
+            _bump_generation(db)
+
+    def _remove_files(self, paths: list[str]) -> int:
+        with self._db.transaction() as db:
+            removed = 0
+            for path in paths:
+                removed += db.execute(
+                    "DELETE FROM chunks WHERE file_id = (SELECT id FROM files WHERE path = ?)", (path,)
+                ).rowcount
+                db.execute("DELETE FROM files WHERE path = ?", (path,))
+            _bump_generation(db)
+        return removed
+
+    # -- search ---------------------------------------------------------------------------
+
+    def search(self, query: np.ndarray, k: int) -> list[RetrievedChunk]:
+        """The ``k`` chunks nearest to a query vector, best first."""
+        hits = nearest(self._load_current_index(), query, k)
+        if not hits:
+            return []
+        with self._db.reading() as db:
+            rows = db.execute(
+                f'SELECT chunks.id, path, start, "end", text FROM chunks JOIN files ON files.id = file_id '
+                f"WHERE chunks.id IN ({','.join('?' * len(hits))})",
+                [chunk_id for chunk_id, _ in hits],
+            )
+            by_id = {row["id"]: row for row in rows}
+        return [  # an id gone from SQLite (another process's ingest in flight) is left out
+            RetrievedChunk(chunk_id, by_id[chunk_id]["path"], by_id[chunk_id]["start"], by_id[chunk_id]["end"],
+                           by_id[chunk_id]["text"], score)
+            for chunk_id, score in hits
+            if chunk_id in by_id
+        ]
+
+    def search_text(self, text: str, k: int) -> list[RetrievedChunk]:
+        return self.search(self._embedder.embed_one(text), k)
+
+    def chunk_count(self) -> int:
+        with self._db.reading() as db:
+            return db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+    def index_path(self, generation: int) -> Path:
+        return self.folder / f"chunks-{generation}.faiss"
+
+    def _generation(self) -> int:
+        with self._db.reading() as db:
+            return int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+    def _load_current_index(self):  # type: ignore[no-untyped-def]
+        """The index for SQLite's current generation: loaded, or rebuilt and written when missing."""
+        with self._index_lock:
+            return self._current_index_locked()
+
+    def _current_index_locked(self):  # type: ignore[no-untyped-def]
+        generation = self._generation()
+        if self._index is not None and generation == self._index_generation:
+            return self._index
+        path = self.index_path(generation)
+        if path.is_file():
+            index = read_index(path, self._settings.ivf_nprobe)
+        else:
+            index = self._build_index_from_database()
+            write_index(index, path)
+            for stale in self.folder.glob("chunks-*.faiss"):
+                if stale != path:
+                    stale.unlink(missing_ok=True)
+        self._index, self._index_generation = index, generation
+        return index
+
+    def _build_index_from_database(self):  # type: ignore[no-untyped-def]
+        with self._db.reading() as db:
+            rows = db.execute("SELECT id, embedding FROM chunks ORDER BY id").fetchall()
+        ids = np.fromiter((row["id"] for row in rows), dtype=np.int64, count=len(rows))
+        vectors = np.frombuffer(b"".join(row["embedding"] for row in rows), dtype=np.float32).reshape(-1, EMBEDDING_DIM)
+        return build_index(ids, np.ascontiguousarray(vectors), self._settings.ivf_threshold, self._settings.ivf_nprobe)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _bump_generation(db) -> None:  # type: ignore[no-untyped-def]
+    db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")

@@ -1,0 +1,74 @@
+"""all-MiniLM-L6-v2 sentence embeddings, from the packaged model files only.
+
+The cloud embeds chunks in batches through sentence-transformers (torch). Token
+counting needs only the tokenizer, so it loads without torch.
+"""
+
+import os
+from collections.abc import Callable, Sequence
+from functools import cached_property
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from shared.model_files import minilm_dir
+
+EMBEDDING_DIM = 384
+# Word pieces the model reads, [CLS] and [SEP] included; the rest of a longer text is ignored.
+MAX_SEQUENCE_TOKENS = 256
+
+
+class WordPieceCounter:
+    """Counts all-MiniLM-L6-v2 word pieces: the unit chunk sizes are measured in."""
+
+    def __init__(self) -> None:
+        self._tokenizer = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
+
+    def count(self, text: str) -> int:
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [len(encoding.ids) for encoding in encodings]
+
+
+class SentenceEmbedder:
+    """Normalized all-MiniLM-L6-v2 vectors (inner product = cosine), float32."""
+
+    def __init__(self, n_threads: int | None = None) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is a local folder: never ask a hub
+        self._n_threads = n_threads
+
+    @cached_property
+    def _model(self):  # type: ignore[no-untyped-def]  # loads torch: only when first needed
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # a "Loading weights" bar would cut into ours
+
+        if self._n_threads:
+            torch.set_num_threads(self._n_threads)
+        return SentenceTransformer(str(minilm_dir()), device="cpu", local_files_only=True)
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 64,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        """Vectors for ``texts``, one row each; ``on_batch(n)`` after every ``n`` texts done."""
+        if not texts:
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        rows = []
+        for start in range(0, len(texts), batch_size):
+            batch = list(texts[start : start + batch_size])
+            rows.append(self._model.encode(batch, batch_size=batch_size, normalize_embeddings=True))
+            if on_batch:
+                on_batch(len(batch))
+        return np.ascontiguousarray(np.vstack(rows), dtype=np.float32)
+
+    def embed_one(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
