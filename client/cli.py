@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from cloud.cli import cloud_app
 from shared.errors import HybridRAGError, InputError
 from shared.safe_text import terminal_safe
 from shared.settings import KVPreset, load_settings
@@ -25,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(cloud_app, name="cloud")
 out = Console()
 err = Console(stderr=True)
 # Continued when the corpus is not installed (the Python tutorial's opening lines).

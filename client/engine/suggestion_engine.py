@@ -9,7 +9,6 @@ one token.
 
 import codecs
 import ctypes
-import logging
 import math
 import threading
 import time
@@ -24,27 +23,13 @@ from client.engine.incremental_tokenizer import IncrementalTokenizer, cuts_are_t
 from client.engine.kv_cache import KV_CACHE_TYPES, kv_bytes_per_token
 from client.engine.suggestion_boundary import BoundaryRules, StopReason, SuggestionBoundary
 from client.engine.token_healing import Vocabulary, healing_step, split_unfinished_word
-from shared.errors import InputError, ModelFileError
+from shared.errors import InputError
+from shared.llama_loading import load_llama
 from shared.model_files import check_gguf, default_gguf_path
 from shared.settings import EngineSettings, KVPreset, Settings
 
 TextCallback = Callable[[str], None]
 CancelCheck = Callable[[], bool]
-logger = logging.getLogger(__name__)
-
-
-@llama_cpp.llama_log_callback
-def _log_llama(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-    """Send llama.cpp's log to ``logging`` at debug level.
-
-    llama-cpp-python's own callback maps levels by an older ggml enum and prints
-    warnings (the SWA cache choice) into the writer's terminal. Every llama.cpp
-    failure also reaches us as an exception, which is where we explain it.
-    """
-    logger.debug("llama.cpp: %s", text.decode("utf-8", errors="replace").rstrip())
-
-
-llama_cpp.llama_log_set(_log_llama, ctypes.c_void_p(0))
 
 
 @dataclass(frozen=True)
@@ -97,24 +82,18 @@ class SuggestionEngine:
         self.settings = settings
         self.model_path = check_gguf(settings.model_path) if settings.model_path else default_gguf_path(cache_dir)
         type_k, type_v = KV_CACHE_TYPES[settings.kv_preset]
-        try:
-            self._llm = _CountingLlama(
-                model_path=str(self.model_path),
-                n_ctx=settings.n_ctx,
-                n_batch=settings.n_batch,
-                n_threads=settings.n_threads,
-                n_threads_batch=settings.n_threads,
-                flash_attn=True,  # a quantized V cache needs it
-                type_k=type_k,
-                type_v=type_v,
-                swa_full=True,  # keep every position of sliding-window layers, so prefixes can be reused
-                verbose=False,
-            )
-        except ValueError as exc:
-            raise ModelFileError(
-                f"Could not load {self.model_path} as a GGUF model ({exc}). The file may be corrupt or "
-                "truncated. Fix: point engine.model_path at a valid GGUF, or unset it for the packaged model."
-            ) from None
+        self._llm = load_llama(
+            self.model_path,
+            _CountingLlama,
+            n_ctx=settings.n_ctx,
+            n_batch=settings.n_batch,
+            n_threads=settings.n_threads,
+            n_threads_batch=settings.n_threads,
+            flash_attn=True,  # a quantized V cache needs it
+            type_k=type_k,
+            type_v=type_v,
+            swa_full=True,  # keep every position of sliding-window layers, so prefixes can be reused
+        )
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self._greedy = llama_cpp.llama_sampler_init_greedy()
         # About 0.5 s: better at load than on the writer's first keystroke.

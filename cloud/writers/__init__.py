@@ -1,0 +1,32 @@
+"""Memory writers: an LLM (embedded or OpenAI-compatible) or the extractive baseline."""
+
+from cloud.writers.extractive_writer import ExtractiveNoteWriter
+from cloud.writers.llm_writer import EXAMPLES, LLMNoteWriter
+from cloud.writers.note_writer import FallbackNoteWriter, NoteValidator, NoteWriter
+from shared.embeddings import SentenceEmbedder, WordPieceCounter
+from shared.model_files import check_gguf, default_gguf_path
+from shared.settings import Settings, WriterKind
+
+
+def make_writer(settings: Settings, embedder: SentenceEmbedder, kind: WriterKind | None = None) -> NoteWriter:
+    """The writer the settings ask for, falling back to extractive notes if so configured."""
+    cloud = settings.cloud
+    kind = kind or cloud.llm
+    validator = NoteValidator(cloud.note_max_tokens, WordPieceCounter().count, [note for _, note in EXAMPLES])
+    extractive = ExtractiveNoteWriter(embedder, validator)
+    if kind is WriterKind.EXTRACTIVE:
+        return extractive
+    if kind is WriterKind.EMBEDDED:
+        from cloud.llm.embedded import EmbeddedLLM  # loads llama.cpp: only when used
+
+        model = check_gguf(cloud.llm_model_path) if cloud.llm_model_path else default_gguf_path(settings.cache_dir)
+        backend = EmbeddedLLM(model, cloud.llm_n_ctx, settings.engine.n_threads)
+    else:
+        from cloud.llm.openai_compatible import OpenAICompatibleLLM
+
+        backend = OpenAICompatibleLLM(cloud.openai)
+    llm_writer = LLMNoteWriter(backend, validator, cloud.note_max_tokens)
+    return FallbackNoteWriter(llm_writer, extractive) if cloud.fallback_to_extractive else llm_writer
+
+
+__all__ = ["NoteWriter", "make_writer"]

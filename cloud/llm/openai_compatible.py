@@ -1,0 +1,66 @@
+"""Any OpenAI-compatible completions endpoint: vLLM, llama.cpp's server, OpenAI, ...
+
+Transient failures (connection errors, timeouts, 429 and 5xx) are retried with
+exponential backoff and jitter; what still fails is LLMUnavailable, so the writer
+can fall back instead of failing the request.
+"""
+
+import random
+import time
+
+import httpx
+
+from cloud.llm.backend import LLMUnavailable
+from shared.settings import OpenAISettings
+
+BACKOFF_BASE_S = 0.5
+BACKOFF_MAX_S = 8.0
+_RETRIED_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+class OpenAICompatibleLLM:
+    name = "openai"
+
+    def __init__(self, settings: OpenAISettings) -> None:
+        self._settings = settings
+        headers = {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"} if settings.api_key else {}
+        self._http = httpx.Client(base_url=settings.base_url.rstrip("/"), headers=headers, timeout=settings.timeout_s)
+
+    def complete(self, prompt: str, max_tokens: int, stop: list[str]) -> str:
+        body = {"model": self._settings.model, "prompt": prompt, "max_tokens": max_tokens,
+                "temperature": 0.0, "stop": stop}
+        problem = ""
+        for attempt in range(self._settings.max_retries + 1):
+            if attempt:
+                time.sleep(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+            try:
+                response = self._http.post("/completions", json=body)
+            except httpx.HTTPError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+                continue
+            if response.status_code in _RETRIED_STATUS:
+                problem = f"HTTP {response.status_code}"
+                continue
+            if response.status_code != 200:
+                raise LLMUnavailable(
+                    f"The LLM at {self._settings.base_url} refused the request (HTTP {response.status_code}: "
+                    f"{response.text[:200]}). Check cloud.openai.model and cloud.openai.api_key."
+                )
+            return _completion_text(response, self._settings.base_url)
+        raise LLMUnavailable(
+            f"The LLM at {self._settings.base_url} did not answer after {self._settings.max_retries + 1} tries "
+            f"({problem}). Check that it is running and cloud.openai.base_url points at its /v1."
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _completion_text(response: httpx.Response, base_url: str) -> str:
+    try:
+        text = response.json()["choices"][0]["text"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise LLMUnavailable(f"The LLM at {base_url} sent an answer that is not an OpenAI completion.") from None
+    if not isinstance(text, str):
+        raise LLMUnavailable(f"The LLM at {base_url} sent a completion whose text is not a string.")
+    return text
