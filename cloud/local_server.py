@@ -1,0 +1,45 @@
+"""The API served on a loopback port from a background thread: for tests, benchmarks and demos."""
+
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+
+from cloud.api import create_app
+from cloud.service import CloudService
+
+STARTUP_TIMEOUT_S = 60.0
+_POLL_S = 0.02
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LocalServer:
+    """``with LocalServer(service) as server: httpx.get(server.url + "/healthz")``."""
+
+    def __init__(self, service: CloudService, port: int | None = None) -> None:
+        self.service = service
+        self.port = port or free_loopback_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(service), host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="local-api", daemon=True)
+
+    def __enter__(self) -> "LocalServer":
+        self._thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"The local API did not start on port {self.port}.")
+            time.sleep(_POLL_S)
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._server.should_exit = True
+        self._thread.join()
