@@ -19,14 +19,19 @@ PERCENTILE_CUTS = 20  # statistics.quantiles(n=20): index 9 is p50, index 18 is 
 
 
 class CloudService:
-    def __init__(self, settings: Settings, writer: NoteWriter | None = None, writer_kind: WriterKind | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        writer_kind: WriterKind | None = None,
+        embedder: SentenceEmbedder | None = None,
+    ) -> None:
         self.settings = settings
         folder = settings.cloud.data_dir
-        self.embedder = SentenceEmbedder(settings.engine.n_threads)
+        self.embedder = embedder or SentenceEmbedder(settings.engine.n_threads)
         self.datastore = Datastore(folder, settings.cloud, self.embedder)
         self.log = MemoryLog(folder, settings.cloud.tenant_note_cap)
         self.tokens = TokenStore(folder)
-        self.writer = writer or make_writer(settings, self.embedder, writer_kind)
+        self.writer = make_writer(settings, self.embedder, writer_kind)
         self.worker = MemoryWorker(self.log, self.datastore, self.writer, settings.cloud)
 
     def warm_up(self) -> None:

@@ -51,3 +51,55 @@ def docs_text() -> str:
     if not path.is_file():
         pytest.fail(f"Test corpus missing: {path}. Install it: apt-get install python3.11-doc")
     return read_prose(path)[:4000]
+
+
+CLOUD_CORPUS_FILES = ["tutorial/classes.rst.txt", "tutorial/datastructures.rst.txt", "tutorial/controlflow.rst.txt"]
+
+
+@pytest.fixture(scope="session")
+def embedder() -> "SentenceEmbedder":  # noqa: F821
+    """The real all-MiniLM-L6-v2, loaded once (about 9 s)."""
+    from shared.embeddings import SentenceEmbedder
+
+    loaded = SentenceEmbedder()
+    loaded.embed_one("load now")
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def cloud_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three real tutorial chapters from the Python docs (about 120 chunks)."""
+    from shared.settings import PYTHON_DOCS_DIR
+
+    folder = tmp_path_factory.mktemp("corpus")
+    for name in CLOUD_CORPUS_FILES:
+        source = PYTHON_DOCS_DIR / name
+        if not source.is_file():
+            pytest.fail(f"Test corpus missing: {source}. Install it: apt-get install python3.11-doc")
+        (folder / source.name).write_text(source.read_text())
+    return folder
+
+
+@pytest.fixture(scope="session")
+def ingested_data(tmp_path_factory: pytest.TempPathFactory, cloud_corpus: Path, embedder) -> Path:  # type: ignore[no-untyped-def]
+    """A cloud data folder with ``cloud_corpus`` ingested once; tests copy it."""
+    from cloud.datastore import Datastore
+    from shared.settings import CloudSettings
+
+    folder = tmp_path_factory.mktemp("ingested")
+    store = Datastore(folder, CloudSettings(data_dir=folder), embedder)
+    store.ingest(cloud_corpus)
+    store.close()
+    return folder
+
+
+@pytest.fixture
+def cloud_settings(tmp_path: Path, ingested_data: Path, model_cache: Path) -> "Settings":  # noqa: F821
+    """Settings whose cloud data folder is a fresh copy of the ingested corpus."""
+    import shutil
+
+    from shared.settings import load_settings
+
+    data = tmp_path / "cloud"
+    shutil.copytree(ingested_data, data)
+    return load_settings(cache_dir=model_cache, cloud={"data_dir": data})

@@ -149,8 +149,10 @@ def readable(raw: str, kind: DocumentKind) -> str:
         return ""
     lines = textwrap.dedent("\n".join(lines)).splitlines()  # reST directive bodies are indented prose
     if any(line[:1].isspace() or _CODE_LINE.match(line) for line in lines):  # code: keep its lines
-        return "\n".join(lines)
-    return " ".join(line.strip() for line in lines)
+        text = "\n".join(lines)
+    else:
+        text = " ".join(line.strip() for line in lines)
+    return _inline_rest(text) if kind is DocumentKind.REST else text
 
 
 def _readable_rest_line(line: str) -> str:
@@ -160,13 +162,17 @@ def _readable_rest_line(line: str) -> str:
     if _COMMENT_OR_LABEL.match(line):
         return ""
     line = _FIELD.sub(r"\1", line)
-    line = _REST_ROLE_TITLE.sub(r"\1", line)
-    line = _REST_ROLE.sub(lambda m: (m.group(1) or "").lstrip("~!"), line)
-    line = _REST_LINK.sub(r"\1", line)
-    line = _REST_SUBSTITUTION.sub(r"\1", line)
-    line = _LITERAL.sub(r"\1", line)
-    line = _INTERPRETED.sub(r"\1", line)
-    line = _EMPHASIS.sub(r"\1", line)
     if line.rstrip().endswith("::"):
         line = line.rstrip()[:-1]
     return line
+
+
+def _inline_rest(text: str) -> str:
+    """Inline markup, on a whole paragraph: a literal or a role may span lines."""
+    text = _REST_ROLE_TITLE.sub(r"\1", text)
+    text = _REST_ROLE.sub(lambda m: (m.group(1) or "").lstrip("~!"), text)
+    text = _REST_LINK.sub(r"\1", text)
+    text = _REST_SUBSTITUTION.sub(r"\1", text)
+    text = _LITERAL.sub(r"\1", text)
+    text = _INTERPRETED.sub(r"\1", text)
+    return _EMPHASIS.sub(r"\1", text)

@@ -25,7 +25,7 @@ def make_writer(settings: Settings, embedder: SentenceEmbedder, kind: WriterKind
         from cloud.llm.openai_compatible import OpenAICompatibleLLM
 
         backend = OpenAICompatibleLLM(cloud.openai)
-    llm_writer = LLMNoteWriter(backend, validator, cloud.note_max_tokens)
+    llm_writer = LLMNoteWriter(backend, validator, cloud.note_max_tokens, embedder)
     return FallbackNoteWriter(llm_writer, extractive) if cloud.fallback_to_extractive else llm_writer
 
 

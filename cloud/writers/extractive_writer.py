@@ -4,17 +4,16 @@ The baseline for evaluation, and the fallback when the LLM is unreachable. Code 
 other multi-line blocks are not sentences and are left out.
 """
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
 
 from cloud.datastore import RetrievedChunk
 from cloud.writers.note_writer import NoteValidator, WrittenNote, normalized
+from cloud.writers.sentences import prose_sentences, relevance
 from shared.embeddings import SentenceEmbedder
 
 NEAR_DUPLICATE_COSINE = 0.9
-_SENTENCE = re.compile(r"[^.!?]*[.!?]+(?=\s|$)|[^.!?]+$")
 
 
 class ExtractiveNoteWriter:
@@ -28,18 +27,14 @@ class ExtractiveNoteWriter:
         candidates: list[tuple[str, int]] = []
         seen: set[str] = set()
         for chunk in chunks:
-            for paragraph in chunk.text.split("\n\n"):
-                if "\n" in paragraph:
-                    continue
-                for match in _SENTENCE.finditer(paragraph):
-                    text = self._validator.clean(match.group())
-                    if text and normalized(text) not in seen:
-                        seen.add(normalized(text))
-                        candidates.append((text, chunk.chunk_id))
+            for sentence in prose_sentences(chunk.text):
+                text = self._validator.clean(sentence)
+                if text and normalized(text) not in seen:
+                    seen.add(normalized(text))
+                    candidates.append((text, chunk.chunk_id))
         if not candidates:
             return []
-        vectors = self._embedder.embed([text for text, _ in candidates])
-        scores = vectors @ self._embedder.embed_one(focus)
+        scores, vectors = relevance(self._embedder, focus, [text for text, _ in candidates])
         chosen: list[int] = []
         for i in np.argsort(-scores, kind="stable"):
             if len(chosen) == max_notes:

@@ -1,9 +1,12 @@
 """Notes written by an LLM from retrieved chunks, with a few-shot completion prompt.
 
 The default model (Gemma 3 270M) is a base model: it continues text, it does not
-follow instructions. So each retrieved passage gets a prompt whose examples show a
-passage followed by one short note, and the model writes the next note. The examples'
-prefix is the same for every call, so llama.cpp reuses its KV cache across calls.
+follow instructions. So each retrieved chunk gets a prompt whose examples show a
+passage followed by one short note, and the model writes the next note. The passage
+is the chunk's sentences most relevant to the writer's context, in their order: a
+small model compresses a short, focused passage far better than a whole chunk, and
+the prompt is shorter. The examples' prefix is the same for every call, so llama.cpp
+reuses its KV cache across calls.
 """
 
 from collections.abc import Sequence
@@ -11,8 +14,10 @@ from collections.abc import Sequence
 from cloud.datastore import RetrievedChunk
 from cloud.llm.backend import CompletionBackend
 from cloud.writers.note_writer import NoteValidator, WrittenNote, is_grounded, normalized
+from cloud.writers.sentences import prose_sentences, relevance
+from shared.embeddings import SentenceEmbedder
 
-PASSAGE_MAX_CHARS = 1200
+PASSAGE_MAX_CHARS = 600
 MIN_GROUNDED_SHARE = 0.5
 NOTE_TOKEN_HEADROOM = 1.5  # the model counts tokens its own way: let it finish, the validator cuts
 STOP_SEQUENCES = ["\n", "Passage:"]
@@ -42,20 +47,22 @@ FEW_SHOT_PREFIX = INSTRUCTION + "".join(f"Passage: {passage}\nNote: {note}\n\n" 
 
 
 class LLMNoteWriter:
-    def __init__(self, backend: CompletionBackend, validator: NoteValidator, note_max_tokens: int) -> None:
+    def __init__(
+        self, backend: CompletionBackend, validator: NoteValidator, note_max_tokens: int, embedder: SentenceEmbedder
+    ) -> None:
         self.name = backend.name
         self._backend = backend
+        self._embedder = embedder
         self._validator = validator
         self._note_max_tokens = note_max_tokens
 
     def write_notes(self, focus: str, chunks: Sequence[RetrievedChunk], max_notes: int) -> list[WrittenNote]:
-        """One note per passage, best passage first, until ``max_notes`` notes pass validation."""
+        """One note per chunk, best chunk first, until ``max_notes`` notes pass validation."""
         notes: list[WrittenNote] = []
         seen: set[str] = set()
-        for chunk in chunks:
+        for chunk, passage in zip(chunks, self._passages(focus, chunks), strict=True):
             if len(notes) == max_notes:
                 break
-            passage = _passage(chunk.text)
             raw = self._backend.complete(
                 f"{FEW_SHOT_PREFIX}Passage: {passage}\nNote:",
                 max_tokens=int(self._note_max_tokens * NOTE_TOKEN_HEADROOM),
@@ -67,11 +74,31 @@ class LLMNoteWriter:
                 notes.append(WrittenNote(text, (chunk.chunk_id,)))
         return notes
 
+    def _passages(self, focus: str, chunks: Sequence[RetrievedChunk]) -> list[str]:
+        """Each chunk's sentences most relevant to ``focus``, in document order, within the passage size."""
+        sentences = [list(prose_sentences(chunk.text)) for chunk in chunks]
+        flat = [sentence for chunk_sentences in sentences for sentence in chunk_sentences]
+        scores = relevance(self._embedder, focus, flat)[0] if flat else []
+        passages, offset = [], 0
+        for chunk, chunk_sentences in zip(chunks, sentences, strict=True):
+            chunk_scores = scores[offset : offset + len(chunk_sentences)]
+            offset += len(chunk_sentences)
+            kept: set[int] = set()
+            size = 0
+            for i in sorted(range(len(chunk_sentences)), key=lambda i: -chunk_scores[i]):
+                if size + len(chunk_sentences[i]) > PASSAGE_MAX_CHARS and kept:
+                    break
+                kept.add(i)
+                size += len(chunk_sentences[i]) + 1
+            passage = " ".join(chunk_sentences[i] for i in sorted(kept)) or chunk.text  # code only: the chunk
+            passages.append(_one_line(passage))
+        return passages
+
     def close(self) -> None:
         self._backend.close()
 
 
-def _passage(text: str) -> str:
-    """The chunk on one line, cut to a prompt-sized prefix at a word boundary."""
+def _one_line(text: str) -> str:
+    """The passage on one line, cut to the passage size at a word boundary."""
     flat = " ".join(text.split())
     return flat if len(flat) <= PASSAGE_MAX_CHARS else flat[:PASSAGE_MAX_CHARS].rsplit(" ", 1)[0] + " …"

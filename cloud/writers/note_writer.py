@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 MIN_NOTE_WORDS = 4
 REPEAT_NGRAM = 4  # a 4-word run said twice in one short note is a model looping
 MIN_DISTINCT_WORD_SHARE = 0.5
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?:])\s+")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 _WORD = re.compile(r"[\w']+")
 
@@ -57,6 +57,7 @@ class NoteValidator:
         text = " ".join(_BULLET.sub("", terminal_safe(raw)).split()).strip(" \"'")
         if self._count_tokens(text) > self._max_tokens:
             text = self._shortened(text)
+        text = _without_dangling_lead_in(text)
         words = _WORD.findall(text.casefold())
         if len(words) < MIN_NOTE_WORDS or len(text) > MAX_NOTE_CHARS or normalized(text) in self._examples:
             return None
@@ -73,6 +74,14 @@ class NoteValidator:
                 break
             kept = candidate
         return kept
+
+
+def _without_dangling_lead_in(text: str) -> str:
+    """Drop a last sentence that ends in ':' ("For example:"): what it introduces is not in the note."""
+    sentences = _SENTENCE_END.split(text)
+    while sentences and sentences[-1].rstrip().endswith(":"):
+        sentences.pop()
+    return " ".join(sentences)
 
 
 def _is_repetitive(words: list[str]) -> bool:

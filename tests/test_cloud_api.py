@@ -1,0 +1,133 @@
+"""The API over a real uvicorn server on loopback, real SQLite and FAISS, extractive writer."""
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from cloud.local_server import LocalServer
+from cloud.service import CloudService
+from shared.protocol import MAX_CONTEXT_CHARS, MemoryDelta, RequestStatus
+from shared.settings import WriterKind
+
+POLL_S = 0.05
+WAIT_S = 60
+
+
+@pytest.fixture
+def server(cloud_settings, embedder) -> Iterator[LocalServer]:  # type: ignore[no-untyped-def]
+    service = CloudService(cloud_settings, writer_kind=WriterKind.EXTRACTIVE, embedder=embedder)
+    with LocalServer(service) as running:
+        yield running
+
+
+def _client(server: LocalServer, tenant: str | None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {server.service.tokens.create(tenant)}"} if tenant else {}
+    return httpx.Client(base_url=server.url, headers=headers, timeout=30)
+
+
+def _wait_done(http: httpx.Client, request_id: str) -> RequestStatus:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        status = RequestStatus.model_validate(http.get(f"/v1/requests/{request_id}").json())
+        if status.state in ("done", "failed"):
+            return status
+        time.sleep(POLL_S)
+    raise AssertionError(f"request {request_id} did not finish")
+
+
+def test_a_memory_request_becomes_notes_in_the_delta(server: LocalServer) -> None:
+    http = _client(server, "alice")
+    response = http.post("/v1/memory/requests", json={"context": "To remove an item from a list given its index",
+                                                       "query": "del statement"})
+    assert response.status_code == 202
+    status = _wait_done(http, response.json()["request_id"])
+    assert status.state == "done" and status.version == 1 and status.notes_added >= 1
+    delta = MemoryDelta.model_validate(http.get("/v1/memory", params={"since": 0}).json())
+    assert delta.version == delta.latest_version == 1 and not delta.has_more
+    assert len(delta.added) == status.notes_added
+    assert all(note.sources[0].path.endswith(".rst.txt") for note in delta.added)
+    assert http.get("/v1/memory", params={"since": 1}).json()["added"] == []
+    metrics = http.get("/metrics").json()
+    assert metrics["requests"]["done"] == 1 and metrics["notes"] == status.notes_added and metrics["chunks"] > 100
+
+
+def test_pages_of_a_delta_add_up(server: LocalServer) -> None:
+    http = _client(server, "alice")
+    for context in ("How do classes and instances work?", "What does a for loop iterate over?"):
+        _wait_done(http, http.post("/v1/memory/requests", json={"context": context}).json()["request_id"])
+    whole = http.get("/v1/memory").json()
+    first = http.get("/v1/memory", params={"limit": 1}).json()
+    assert first["has_more"] and first["version"] == 1
+    rest = http.get("/v1/memory", params={"since": first["version"]}).json()
+    assert [n["note_id"] for n in first["added"] + rest["added"]] == [n["note_id"] for n in whole["added"]]
+
+
+def test_every_route_but_healthz_needs_a_valid_token(server: LocalServer) -> None:
+    anonymous, forged = _client(server, None), httpx.Client(base_url=server.url, headers={"Authorization": "Bearer hrt_forged"})
+    assert anonymous.get("/healthz").json()["status"] == "ok"
+    for method, path in [("GET", "/metrics"), ("GET", "/v1/memory"), ("GET", "/v1/requests/x"),
+                         ("POST", "/v1/memory/requests")]:
+        for http in (anonymous, forged):
+            response = http.request(method, path, json={"context": "x"})
+            assert response.status_code == 401, (method, path)
+            assert response.headers["www-authenticate"] == "Bearer"
+            assert "token" in response.json()["detail"]
+
+
+def test_tenants_never_see_each_others_requests_or_notes(server: LocalServer) -> None:
+    alice, bob = _client(server, "alice"), _client(server, "bob")
+    request_id = alice.post("/v1/memory/requests", json={"context": "List comprehensions"}).json()["request_id"]
+    _wait_done(alice, request_id)
+    assert bob.get(f"/v1/requests/{request_id}").status_code == 404
+    assert bob.get("/v1/memory").json() == {"since": 0, "version": 0, "latest_version": 0, "added": [],
+                                           "removed": [], "has_more": False}
+    assert alice.get("/v1/memory").json()["added"]
+
+
+def test_bad_bodies_are_refused_with_the_reason(server: LocalServer) -> None:
+    http = _client(server, "alice")
+    too_long = http.post("/v1/memory/requests", json={"context": "x" * (MAX_CONTEXT_CHARS + 1)})
+    assert too_long.status_code == 422 and "body.context" in too_long.json()["detail"]
+    missing = http.post("/v1/memory/requests", json={"query": "lists"})
+    assert missing.status_code == 422 and "body.context: Field required" in missing.json()["detail"]
+    extra = http.post("/v1/memory/requests", json={"context": "x", "tenant": "bob"})
+    assert extra.status_code == 422 and "body.tenant" in extra.json()["detail"]
+    not_json = http.post("/v1/memory/requests", content=b"{nope", headers={"content-type": "application/json"})
+    assert not_json.status_code == 422
+    assert http.get("/v1/memory", params={"since": -1}).status_code == 422
+    ahead = http.get("/v1/memory", params={"since": 5})
+    assert ahead.status_code == 409 and "since=0" in ahead.json()["detail"]
+
+
+def test_oversized_bodies_get_413_declared_or_streamed(server: LocalServer) -> None:
+    http = _client(server, "alice")
+    limit = server.service.settings.cloud.max_body_bytes
+    declared = http.post("/v1/memory/requests", content=b"x" * (limit + 1), headers={"content-type": "application/json"})
+    assert declared.status_code == 413 and "cloud.max_body_bytes" in declared.json()["detail"]
+
+    def stream() -> Iterator[bytes]:  # no Content-Length: chunked transfer
+        for _ in range(limit // 1024 + 2):
+            yield b" " * 1024
+
+    streamed = http.post("/v1/memory/requests", content=stream(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+    assert http.get("/healthz").status_code == 200
+
+
+def test_the_openapi_spec_is_served(server: LocalServer) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    assert {"/v1/memory/requests", "/v1/memory", "/v1/requests/{request_id}", "/healthz", "/metrics"} <= set(spec["paths"])
+    assert "MemoryDelta" in spec["components"]["schemas"]
+
+
+def test_tokens_are_stored_only_as_hashes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from cloud.auth import TokenStore
+
+    store = TokenStore(tmp_path)
+    token = store.create("alice")
+    assert store.tenant_for(token) == "alice" and store.tenant_for(token + "x") is None
+    store.close()
+    stored = b"".join(path.read_bytes() for path in tmp_path.glob("tokens.sqlite*"))
+    assert token.encode() not in stored and token[4:].encode() not in stored

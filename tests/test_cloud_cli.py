@@ -1,0 +1,73 @@
+"""``hybridrag cloud ...`` run as a person runs it: ingest, token create, serve."""
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from cloud.local_server import free_loopback_port
+from shared.settings import PYTHON_DOCS_DIR
+from tests.server_process import server_process
+from tests.test_cli import hybridrag
+
+STARTUP_S = 180
+WAIT_S = 180
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-corpus")
+    shutil.copy(PYTHON_DOCS_DIR / "tutorial" / "appetite.rst.txt", folder)
+    (folder / "logo.png").write_bytes(b"\x89PNG\0")
+    return folder
+
+
+def test_ingest_shows_what_it_did_and_skipped(tiny_corpus: Path, tmp_path: Path, model_cache: Path) -> None:
+    run = hybridrag("cloud", "ingest", str(tiny_corpus), "--data-dir", str(tmp_path), cache=model_cache)
+    assert run.returncode == 0, run.stderr
+    assert "2 seen: 1 added" in run.stdout and "1 skipped" in run.stdout
+    assert "skipped 1 file(s): not a text, Markdown, reST or HTML file" in run.stdout
+    assert "embedding" in run.stderr  # the progress bar
+    again = hybridrag("cloud", "ingest", str(tiny_corpus), "--data-dir", str(tmp_path), cache=model_cache)
+    assert "1 unchanged" in again.stdout and "0 added," in again.stdout
+
+
+def test_bad_arguments_are_one_line_errors(tmp_path: Path, model_cache: Path) -> None:
+    missing = hybridrag("cloud", "ingest", str(tmp_path / "nowhere"), "--data-dir", str(tmp_path), cache=model_cache)
+    assert missing.returncode == 2 and "Not a folder" in missing.stderr and "Traceback" not in missing.stderr
+    bad = hybridrag("cloud", "token", "create", "../etc", "--data-dir", str(tmp_path), cache=model_cache)
+    assert bad.returncode == 2 and "Invalid tenant name" in bad.stderr
+
+
+@pytest.fixture
+def served(tiny_corpus: Path, tmp_path: Path, model_cache: Path) -> Iterator[tuple[str, str]]:
+    """``hybridrag cloud serve`` with its default (embedded) writer, as a real process."""
+    data = str(tmp_path / "data")
+    assert hybridrag("cloud", "ingest", str(tiny_corpus), "--data-dir", data, cache=model_cache).returncode == 0
+    token = hybridrag("cloud", "token", "create", "alice", "--data-dir", data, cache=model_cache).stdout.strip()
+    port = free_loopback_port()
+    env = {"HYBRIDRAG_CACHE_DIR": str(model_cache), "HYBRIDRAG_CONFIG": str(tmp_path / "absent.toml")}
+    url = f"http://127.0.0.1:{port}"
+    with server_process(["-m", "client.cli", "cloud", "serve", "--port", str(port), "--data-dir", data],
+                        f"{url}/healthz", STARTUP_S, env=env):
+        yield url, token
+
+
+@pytest.mark.slow
+def test_serve_writes_notes_with_the_embedded_llm(served: tuple[str, str]) -> None:
+    url, token = served
+    http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    context = "Python is an easy to learn, powerful programming language. If you do much work on computers"
+    request_id = http.post("/v1/memory/requests", json={"context": context}).json()["request_id"]
+    deadline = time.monotonic() + WAIT_S
+    while (status := http.get(f"/v1/requests/{request_id}").json())["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    assert status["state"] == "done", status
+    delta = http.get("/v1/memory").json()
+    assert delta["version"] == status["version"] and len(delta["added"]) == status["notes_added"]
+    for note in delta["added"]:
+        assert note["sources"][0]["path"].endswith("appetite.rst.txt") and "\x1b" not in note["text"]

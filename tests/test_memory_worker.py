@@ -1,0 +1,79 @@
+"""The memory worker on real parts: at-least-once, idempotent retries, fallback, coalescing."""
+
+import pytest
+
+from cloud.memory.memory_log import MemoryLog
+from cloud.memory.worker import MemoryWorker
+from cloud.service import CloudService
+from shared.protocol import MemoryRequest, RequestState
+from shared.settings import CloudSettings, Settings, WriterKind
+
+CONTEXT = MemoryRequest(context="Lists have a few more methods. To remove an item from a list given its index")
+
+
+class SimulatedCrash(BaseException):
+    """The process dying: nothing after it runs, nothing in flight commits."""
+
+
+def _service(settings: Settings, embedder, **cloud: object) -> CloudService:  # type: ignore[no-untyped-def]
+    cloud_settings = CloudSettings.model_validate(settings.cloud.model_dump() | cloud)
+    return CloudService(settings.model_copy(update={"cloud": cloud_settings}), embedder=embedder)
+
+
+def test_a_crash_between_the_answer_and_the_commit_is_retried_without_duplicates(cloud_settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    service = _service(cloud_settings, embedder, llm=WriterKind.EXTRACTIVE)
+    accepted = service.worker.submit("alice", CONTEXT)
+
+    def crash(_: str) -> None:
+        raise SimulatedCrash
+
+    service.worker.before_commit = crash
+    with pytest.raises(SimulatedCrash):
+        service.worker.process(*service.worker.queue.get(0))
+    assert service.log.status("alice", accepted.request_id).state is RequestState.RUNNING
+    assert service.log.version("alice") == 0
+
+    restarted = MemoryWorker(service.log, service.datastore, service.writer, service.settings.cloud)
+    assert restarted.recover() == 1
+    done = restarted.process(*restarted.queue.get(0))
+    assert (done.state, done.attempts, done.version) == (RequestState.DONE, 2, 1)
+    assert done.notes_added >= 1
+    notes = service.log.live_notes("alice")
+
+    again = restarted.submit("alice", CONTEXT)  # the same context once more: the same notes
+    repeat = restarted.process(*restarted.queue.get(0))
+    assert repeat.request_id == again.request_id and repeat.notes_added == 0 and repeat.version == 1
+    assert service.log.live_notes("alice") == notes
+    assert all(note.sources and note.sources[0].path.endswith(".rst.txt") for note in notes)
+
+
+def test_an_unreachable_llm_falls_back_to_extractive_notes(cloud_settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    unreachable = {"base_url": "http://127.0.0.1:9/v1", "max_retries": 0, "timeout_s": 2}
+    service = _service(cloud_settings, embedder, llm=WriterKind.OPENAI, openai=unreachable)
+    service.worker.submit("alice", CONTEXT)
+    done = service.worker.process(*service.worker.queue.get(0))
+    assert done.state is RequestState.DONE and done.notes_added >= 1
+
+
+def test_without_fallback_a_failing_request_is_retried_then_failed(cloud_settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    unreachable = {"base_url": "http://127.0.0.1:9/v1", "max_retries": 0, "timeout_s": 2}
+    service = _service(cloud_settings, embedder, llm=WriterKind.OPENAI, openai=unreachable,
+                       fallback_to_extractive=False, max_attempts=2)
+    accepted = service.worker.submit("alice", CONTEXT)
+    first = service.worker.process(*service.worker.queue.get(0))
+    assert first.state is RequestState.QUEUED and "did not answer" in first.error
+    second = service.worker.process(*service.worker.queue.get(0))
+    assert second.request_id == accepted.request_id
+    assert (second.state, second.attempts) == (RequestState.FAILED, 2)
+    assert "cloud.openai.base_url" in second.error
+
+
+def test_a_tenants_waiting_request_is_superseded_by_its_next(cloud_settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    service = _service(cloud_settings, embedder, llm=WriterKind.EXTRACTIVE)
+    older = service.worker.submit("alice", MemoryRequest(context="How do classes work?"))
+    newer = service.worker.submit("alice", CONTEXT)
+    service.worker.submit("bob", MemoryRequest(context="What does a for loop iterate over?"))
+    status = service.log.status("alice", older.request_id)
+    assert (status.state, status.superseded_by) == (RequestState.SUPERSEDED, newer.request_id)
+    assert service.worker.queue.depth() == 2
+    assert isinstance(service.log, MemoryLog)

@@ -1,0 +1,64 @@
+"""Note validation (LLM output is untrusted) and the extractive writer on real chunks."""
+
+from pathlib import Path
+
+import pytest
+
+from cloud.datastore import Datastore
+from cloud.writers.extractive_writer import ExtractiveNoteWriter
+from cloud.writers.llm_writer import EXAMPLES
+from cloud.writers.note_writer import NoteValidator, is_grounded, normalized
+from shared.embeddings import WordPieceCounter
+from shared.settings import CloudSettings
+
+
+@pytest.fixture(scope="module")
+def validator() -> NoteValidator:
+    return NoteValidator(max_tokens=30, count_tokens=WordPieceCounter().count, examples=[n for _, n in EXAMPLES])
+
+
+def test_notes_are_cleaned_of_bullets_quotes_and_terminal_sequences(validator: NoteValidator) -> None:
+    assert validator.clean('  - "Lists are \x1b[31mmutable\x1b[0m sequences."\n') == "Lists are mutable sequences."
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "Too short.",
+        "The dict is a dict is a dict and the dict is a dict is a dict.",  # the model looping
+        EXAMPLES[0][1],  # copied from the prompt
+        "word " * 200,  # runaway without a sentence end
+    ],
+)
+def test_bad_notes_are_dropped(validator: NoteValidator, raw: str) -> None:
+    assert validator.clean(raw) is None
+
+
+def test_a_runaway_note_keeps_its_whole_sentences_that_fit(validator: NoteValidator) -> None:
+    raw = "Tuples are immutable sequences of values. " + "They can hold any object at all and nest " * 5
+    assert validator.clean(raw) == "Tuples are immutable sequences of values."
+
+
+def test_grounding_needs_the_passages_words() -> None:
+    passage = "The list.append method adds an item to the end of the list."
+    assert is_grounded("list.append adds an item at the end of a list.", passage, 0.5)
+    assert not is_grounded("Dictionaries map hashable keys to arbitrary values.", passage, 0.5)
+
+
+def test_extractive_notes_are_relevant_distinct_and_sourced(ingested_data: Path, embedder, validator) -> None:  # type: ignore[no-untyped-def]
+    store = Datastore(ingested_data, CloudSettings(data_dir=ingested_data), embedder)
+    focus = "To remove an item from a list given its index"
+    chunks = store.search_text(focus, 4)
+    notes = ExtractiveNoteWriter(embedder, validator).write_notes(focus, chunks, 3)
+    assert 1 <= len(notes) <= 3
+    assert len({normalized(n.text) for n in notes}) == len(notes)
+    assert any("del" in n.text or "remove" in n.text.lower() for n in notes)
+    chunk_ids = {c.chunk_id for c in chunks}
+    assert all(set(n.chunk_ids) <= chunk_ids for n in notes)
+    store.close()
+
+
+def test_a_dangling_lead_in_is_dropped(validator: NoteValidator) -> None:
+    assert validator.clean("The del statement removes items by index. For example:") == "The del statement removes items by index."
+    assert validator.clean("Most containers can be looped over with a for statement:") is None
