@@ -20,8 +20,9 @@ def _service(settings: Settings, embedder, **cloud: object) -> CloudService:  # 
     return CloudService(settings.model_copy(update={"cloud": cloud_settings}), embedder=embedder)
 
 
-def test_a_crash_between_the_answer_and_the_commit_is_retried_without_duplicates(cloud_settings, embedder) -> None:  # type: ignore[no-untyped-def]
-    service = _service(cloud_settings, embedder, llm=WriterKind.EXTRACTIVE)
+@pytest.mark.parametrize("writer", [WriterKind.EXTRACTIVE, pytest.param(WriterKind.EMBEDDED, marks=pytest.mark.slow)])
+def test_a_crash_between_the_answer_and_the_commit_is_retried_without_duplicates(cloud_settings, embedder, writer) -> None:  # type: ignore[no-untyped-def]
+    service = _service(cloud_settings, embedder, llm=writer, fallback_to_extractive=False)
     accepted = service.worker.submit("alice", CONTEXT)
 
     def crash(_: str) -> None:
