@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from shared.settings import WriterKind, load_settings
+from shared.settings import Settings, WriterKind, load_settings
 
 cloud_app = typer.Typer(help="The cloud memory service: datastore, memory worker and API.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens, one tenant each.", no_args_is_help=True)
@@ -20,7 +20,7 @@ err = Console(stderr=True)
 DataDir = Annotated[Path | None, typer.Option(help="Where the service keeps its data (cloud.data_dir).")]
 
 
-def _settings(data_dir: Path | None, **cloud: Any):  # type: ignore[no-untyped-def]
+def _settings(data_dir: Path | None, **cloud: Any) -> Settings:
     overrides = {key: value for key, value in cloud.items() if value is not None}
     if data_dir is not None:
         overrides["data_dir"] = data_dir

@@ -6,6 +6,7 @@ next open (no index for the current generation) and repaired by a rebuild. A pro
 that serves searches picks up another process's ingest the same way.
 """
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import faiss
 import numpy as np
 
 from cloud.datastore.chunking import Chunk, chunk_document
@@ -81,7 +83,7 @@ class Datastore:
         self._settings = settings
         self._embedder = embedder
         self._db = SQLiteFile(folder / DATABASE_NAME, _SCHEMA)
-        self._index = None
+        self._index: faiss.Index | None = None
         self._index_generation = -1
         self._index_lock = threading.Lock()
 
@@ -227,12 +229,12 @@ class Datastore:
         with self._db.reading() as db:
             return int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
 
-    def _load_current_index(self):  # type: ignore[no-untyped-def]
+    def _load_current_index(self) -> faiss.Index:
         """The index for SQLite's current generation: loaded, or rebuilt and written when missing."""
         with self._index_lock:
             return self._current_index_locked()
 
-    def _current_index_locked(self):  # type: ignore[no-untyped-def]
+    def _current_index_locked(self) -> faiss.Index:
         generation = self._generation()
         if self._index is not None and generation == self._index_generation:
             return self._index
@@ -240,7 +242,8 @@ class Datastore:
         if path.is_file():
             index = read_index(path, self._settings.ivf_nprobe)
         else:
-            index = self._build_index_from_database()
+            generation, index = self._build_index_from_database()
+            path = self.index_path(generation)
             write_index(index, path)
             for stale in self.folder.glob("chunks-*.faiss"):
                 if stale != path:
@@ -248,16 +251,19 @@ class Datastore:
         self._index, self._index_generation = index, generation
         return index
 
-    def _build_index_from_database(self):  # type: ignore[no-untyped-def]
-        with self._db.reading() as db:
+    def _build_index_from_database(self) -> tuple[int, faiss.Index]:
+        """An index of every chunk, and the generation it reflects (read together, so they agree)."""
+        with self._db.transaction() as db:
+            generation = int(db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
             rows = db.execute("SELECT id, embedding FROM chunks ORDER BY id").fetchall()
         ids = np.fromiter((row["id"] for row in rows), dtype=np.int64, count=len(rows))
         vectors = np.frombuffer(b"".join(row["embedding"] for row in rows), dtype=np.float32).reshape(-1, EMBEDDING_DIM)
-        return build_index(ids, np.ascontiguousarray(vectors), self._settings.ivf_threshold, self._settings.ivf_nprobe)
+        index = build_index(ids, np.ascontiguousarray(vectors), self._settings.ivf_threshold, self._settings.ivf_nprobe)
+        return generation, index
 
     def close(self) -> None:
         self._db.close()
 
 
-def _bump_generation(db) -> None:  # type: ignore[no-untyped-def]
+def _bump_generation(db: sqlite3.Connection) -> None:
     db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")

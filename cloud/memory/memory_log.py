@@ -9,6 +9,7 @@ is either done with its notes in the log, or not done and will be run again.
 
 import hashlib
 import json
+import sqlite3
 import time
 import unicodedata
 import uuid
@@ -126,7 +127,7 @@ class MemoryLog:
         )
 
     @staticmethod
-    def _page_end(db, tenant: str, since: int, latest: int, max_notes: int) -> int:  # type: ignore[no-untyped-def]
+    def _page_end(db: sqlite3.Connection, tenant: str, since: int, latest: int, max_notes: int) -> int:
         """The last version of the page that starts after ``since``: whole versions, at least one."""
         counts = db.execute(
             "SELECT added_version, count(*) AS n FROM notes WHERE tenant = ? AND added_version > ? "
@@ -194,7 +195,7 @@ class MemoryLog:
             return self._status_in(db, request_id)
 
     @staticmethod
-    def _version_in(db, tenant: str) -> int:  # type: ignore[no-untyped-def]
+    def _version_in(db: sqlite3.Connection, tenant: str) -> int:
         row = db.execute("SELECT version FROM tenants WHERE name = ?", (tenant,)).fetchone()
         return row["version"] if row else 0
 
@@ -221,6 +222,11 @@ class MemoryLog:
             row = db.execute("SELECT tenant FROM requests WHERE request_id = ?", (request_id,)).fetchone()
             if row is None or row["tenant"] != tenant:
                 return None
+            return self._status_in(db, request_id)
+
+    def request_status(self, request_id: str) -> RequestStatus:
+        """The status of a request known to exist (the worker's view, any tenant)."""
+        with self._db.reading() as db:
             return self._status_in(db, request_id)
 
     def mark_running(self, request_id: str) -> None:
@@ -256,7 +262,7 @@ class MemoryLog:
         return counts
 
     @staticmethod
-    def _status_in(db, request_id: str) -> RequestStatus:  # type: ignore[no-untyped-def]
+    def _status_in(db: sqlite3.Connection, request_id: str) -> RequestStatus:
         row = db.execute("SELECT * FROM requests WHERE request_id = ?", (request_id,)).fetchone()
         return RequestStatus(
             request_id=row["request_id"],

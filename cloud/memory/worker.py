@@ -114,8 +114,7 @@ class MemoryWorker:
         ]
 
     def _attempt_failed(self, tenant: str, request_id: str, error: str) -> RequestStatus:
-        status = self.log.status(tenant, request_id)
-        assert status is not None
+        status = self.log.request_status(request_id)
         if status.attempts >= self.settings.max_attempts:
             logger.error("memory request %s failed after %d attempts: %s", request_id, status.attempts, error)
             self.log.mark_failed(request_id, error)
@@ -125,7 +124,7 @@ class MemoryWorker:
             newer = self.queue.retry(tenant, request_id)
             if newer:
                 self.log.mark_superseded(request_id, newer)
-        return self.log.status(tenant, request_id)  # type: ignore[return-value]
+        return self.log.request_status(request_id)
 
 
 def retrieval_focus(request: MemoryRequest, context_chars: int) -> str:
