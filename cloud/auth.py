@@ -42,6 +42,11 @@ class TokenStore:
             db.execute("INSERT INTO tokens VALUES (?, ?, ?)", (_digest(token), tenant, time.time()))
         return token
 
+    def revoke(self, tenant: str) -> int:
+        """Invalidate every token of ``tenant``; how many there were."""
+        with self._db.transaction() as db:
+            return db.execute("DELETE FROM tokens WHERE tenant = ?", (tenant,)).rowcount
+
     def tenant_for(self, token: str) -> str | None:
         """The tenant a token belongs to, or None for an unknown token."""
         digest = _digest(token)

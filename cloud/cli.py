@@ -87,6 +87,20 @@ def create_token(
     store.close()
 
 
+@token_app.command("revoke")
+def revoke_tokens(
+    tenant: Annotated[str, typer.Argument(help="The tenant whose tokens stop working.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Invalidate every token of TENANT at once (a running server sees it on the next request)."""
+    from cloud.auth import TokenStore
+
+    settings = _settings(data_dir)
+    store = TokenStore(settings.cloud.data_dir)
+    out.print(f"revoked {store.revoke(tenant)} token(s) of {tenant}")
+    store.close()
+
+
 @cloud_app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (cloud.host).")] = None,

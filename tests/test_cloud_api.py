@@ -122,12 +122,13 @@ def test_the_openapi_spec_is_served(server: LocalServer) -> None:
     assert "MemoryDelta" in spec["components"]["schemas"]
 
 
-def test_tokens_are_stored_only_as_hashes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_tokens_are_stored_only_as_hashes_and_can_be_revoked(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from cloud.auth import TokenStore
 
     store = TokenStore(tmp_path)
     token = store.create("alice")
     assert store.tenant_for(token) == "alice" and store.tenant_for(token + "x") is None
-    store.close()
     stored = b"".join(path.read_bytes() for path in tmp_path.glob("tokens.sqlite*"))
     assert token.encode() not in stored and token[4:].encode() not in stored
+    assert store.revoke("alice") == 1 and store.tenant_for(token) is None
+    store.close()
