@@ -53,7 +53,7 @@ def ingest(
     from shared.embeddings import SentenceEmbedder
 
     settings = _settings(data_dir)
-    store = Datastore(settings.cloud.data_dir, settings.cloud, SentenceEmbedder(settings.engine.n_threads))
+    store = Datastore(settings.cloud.data_dir, settings.cloud, SentenceEmbedder.for_cloud(settings))
     columns = (TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=err) as progress:

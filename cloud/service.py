@@ -27,7 +27,7 @@ class CloudService:
     ) -> None:
         self.settings = settings
         folder = settings.cloud.data_dir
-        self.embedder = embedder or SentenceEmbedder(settings.engine.n_threads)
+        self.embedder = embedder or SentenceEmbedder.for_cloud(settings)
         self.datastore = Datastore(folder, settings.cloud, self.embedder)
         self.log = MemoryLog(folder, settings.cloud.tenant_note_cap)
         self.tokens = TokenStore(folder)

@@ -34,8 +34,8 @@ from cloud.datastore.vector_index import build_index, nearest  # noqa: E402
 from cloud.local_server import LocalServer  # noqa: E402
 from cloud.service import CloudService  # noqa: E402
 from shared.corpus import corpus_files, cut_at_sentence, read_prose  # noqa: E402
-from shared.embeddings import EMBEDDING_DIM, WordPieceCounter  # noqa: E402
-from shared.settings import PYTHON_DOCS_DIR, Settings, WriterKind, load_settings  # noqa: E402
+from shared.embeddings import EMBEDDING_DIM, SentenceEmbedder, WordPieceCounter, cpu_has_native_bf16  # noqa: E402
+from shared.settings import PYTHON_DOCS_DIR, EmbeddingPrecision, Settings, WriterKind, load_settings  # noqa: E402
 
 QUICK_FILES = ["tutorial/classes.rst.txt", "tutorial/datastructures.rst.txt", "tutorial/controlflow.rst.txt"]
 INDEX_SIZES = [10_000, 50_000, 200_000]
@@ -75,9 +75,25 @@ def bench_ingest(service: CloudService, corpus: Path) -> dict:
         "seconds": report.seconds,
         "chunks_per_s": report.chunks_added / report.seconds if report.seconds else 0.0,
         "index_kind": report.index_kind,
+        "embedding": "bf16" if service.embedder.uses_bf16 else "fp32",
         "index_mb": sum(f.stat().st_size for f in index_files) / 1e6,
         "database_mb": (folder / "datastore.sqlite").stat().st_size / 1e6,
     }
+
+
+def bench_embedding_precision(service: CloudService, count: int) -> dict:
+    """Chunks/s in float32 and bf16 on the same real chunks, and how far apart their vectors are."""
+    texts = [hit.text for hit in service.datastore.search_text("functions, classes and modules", count)]
+    row: dict = {"chunks": len(texts), "bf16_native": cpu_has_native_bf16()}
+    vectors = {}
+    for precision in (EmbeddingPrecision.FP32, EmbeddingPrecision.BF16):
+        embedder = SentenceEmbedder(service.settings.engine.n_threads, precision)
+        embedder.embed(texts[:8])  # load and warm up
+        began = time.perf_counter()
+        vectors[precision] = embedder.embed(texts, service.settings.cloud.embed_batch_size)
+        row[f"{precision}_chunks_per_s"] = len(texts) / (time.perf_counter() - began)
+    row["min_cosine"] = float((vectors[EmbeddingPrecision.FP32] * vectors[EmbeddingPrecision.BF16]).sum(axis=1).min())
+    return row
 
 
 def bench_retrieval(service: CloudService, contexts: list[str], k: int) -> dict:
@@ -188,6 +204,7 @@ def main() -> None:
                     "corpus": str(args.corpus), "quick": args.quick}
     service = CloudService(settings, writer_kind=WriterKind.EXTRACTIVE)
     report["ingest"] = bench_ingest(service, corpus)
+    report["embedding_precision"] = bench_embedding_precision(service, 32 if args.quick else 256)
     report["retrieval"] = bench_retrieval(service, contexts[: args.queries], settings.cloud.top_k_chunks)
     report["index_kinds"] = bench_index_kinds(INDEX_SIZES[:1] if args.quick else INDEX_SIZES)
     report["requests"] = {}
@@ -205,11 +222,13 @@ def main() -> None:
 
 
 def print_tables(report: dict) -> None:
-    ingest, retrieval = report["ingest"], report["retrieval"]
+    ingest, retrieval, precision = report["ingest"], report["retrieval"], report["embedding_precision"]
     table = Table(title="cloud memory service", show_header=False, title_justify="left")
     for label, value in [
         ("ingest", f"{ingest['files']} files → {ingest['chunks']} chunks in {ingest['seconds']:.1f} s "
-                   f"({ingest['chunks_per_s']:.1f} chunks/s); {ingest['skipped']} skipped"),
+                   f"({ingest['chunks_per_s']:.1f} chunks/s, {ingest['embedding']}); {ingest['skipped']} skipped"),
+        ("embedding", f"fp32 {precision['fp32_chunks_per_s']:.1f} chunks/s, bf16 {precision['bf16_chunks_per_s']:.1f} "
+                      f"chunks/s (native bf16: {precision['bf16_native']}); min cosine {precision['min_cosine']:.5f}"),
         ("index", f"{ingest['index_kind']}, {ingest['index_mb']:.1f} MB; SQLite {ingest['database_mb']:.1f} MB"),
         ("retrieval", f"search p50 {retrieval['search_ms_p50']:.2f} ms, p95 {retrieval['search_ms_p95']:.2f} ms "
                       f"(k={retrieval['k']}); query embedding p50 {retrieval['query_embedding_ms_p50']:.1f} ms"),

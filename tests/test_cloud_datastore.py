@@ -81,3 +81,16 @@ def test_large_indexes_are_ivf_and_still_find_their_vectors() -> None:
     ivf = build_index(ids, vectors, ivf_threshold=1000, nprobe=8)
     assert index_kind(ivf) == "ivf"
     assert [nearest(ivf, vectors[i], 1)[0][0] for i in (0, 1234, 2999)] == [100, 1334, 3099]
+
+
+def test_bf16_embeddings_agree_with_float32(embedder) -> None:  # type: ignore[no-untyped-def]
+    from shared.embeddings import SentenceEmbedder
+    from shared.settings import EmbeddingPrecision
+
+    texts = ["Lists are mutable sequences, typically used to store collections of homogeneous items.",
+             "The with statement is used to wrap the execution of a block with methods defined by a context manager.",
+             "def f(x):\n    return x * 2"]
+    fp32 = SentenceEmbedder(precision=EmbeddingPrecision.FP32).embed(texts)
+    bf16 = SentenceEmbedder(precision=EmbeddingPrecision.BF16).embed(texts)
+    assert np.allclose(np.linalg.norm(bf16, axis=1), 1.0, atol=1e-5)
+    assert (fp32 * bf16).sum(axis=1).min() >= 0.999
