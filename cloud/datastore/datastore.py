@@ -136,10 +136,14 @@ class Datastore:
 
     def _ingest_documents(self, documents: list[Document], report: IngestReport, progress: IngestProgress | None) -> None:
         counter = WordPieceCounter()
-        chunked = [
-            (doc, chunk_document(doc, counter.count_many, self._settings.chunk_min_tokens, self._settings.chunk_max_tokens))
-            for doc in documents
-        ]
+        if progress:
+            progress.phase("chunking", len(documents))
+        chunked = []
+        for doc in documents:
+            chunks = chunk_document(doc, counter.count_many, self._settings.chunk_min_tokens, self._settings.chunk_max_tokens)
+            chunked.append((doc, chunks))
+            if progress:
+                progress.advance(1)
         if progress:
             progress.phase("embedding", sum(len(chunks) for _, chunks in chunked))
         for group in self._embedding_groups(chunked):
