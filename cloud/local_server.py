@@ -23,11 +23,11 @@ def free_loopback_port() -> int:
 class LocalServer:
     """``with LocalServer(service) as server: httpx.get(server.url + "/healthz")``."""
 
-    def __init__(self, service: CloudService, port: int | None = None) -> None:
+    def __init__(self, service: CloudService, port: int | None = None, run_worker: bool = True) -> None:
         self.service = service
         self.port = port or free_loopback_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(service), host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(create_app(service, run_worker), host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="local-api", daemon=True)
 

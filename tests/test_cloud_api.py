@@ -132,3 +132,20 @@ def test_tokens_are_stored_only_as_hashes_and_can_be_revoked(tmp_path) -> None: 
     assert token.encode() not in stored and token[4:].encode() not in stored
     assert store.revoke("alice") == 1 and store.tenant_for(token) is None
     store.close()
+
+
+def test_a_full_queue_says_when_to_retry_and_a_tenant_is_coalesced(cloud_settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    from shared.settings import CloudSettings
+
+    cloud = CloudSettings.model_validate(cloud_settings.cloud.model_dump() | {"queue_max_tenants": 1})
+    service = CloudService(cloud_settings.model_copy(update={"cloud": cloud}), WriterKind.EXTRACTIVE, embedder)
+    with LocalServer(service, run_worker=False) as server:  # nothing drains the queue
+        alice, bob = _client(server, "alice"), _client(server, "bob")
+        first = alice.post("/v1/memory/requests", json={"context": "classes"}).json()["request_id"]
+        full = bob.post("/v1/memory/requests", json={"context": "loops"})
+        assert full.status_code == 429 and full.headers["retry-after"] and "queue is full" in full.json()["detail"]
+        second = alice.post("/v1/memory/requests", json={"context": "classes and instances"})
+        assert second.status_code == 202  # alice already waits: her newer context replaces the older
+        status = alice.get(f"/v1/requests/{first}").json()
+        assert status["state"] == "superseded" and status["superseded_by"] == second.json()["request_id"]
+        assert alice.get("/metrics").json()["queue_depth"] == 1
