@@ -9,7 +9,6 @@ that serves searches picks up another process's ingest the same way.
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -26,6 +25,7 @@ from shared.errors import InputError
 from shared.settings import CloudSettings
 
 DATABASE_NAME = "datastore.sqlite"
+BATCHES_PER_COMMIT = 4  # embedding batches per SQLite commit: files in a group commit together
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     id INTEGER PRIMARY KEY,
@@ -101,7 +101,7 @@ class Datastore:
         report.files_seen = len(paths)
         if progress:
             progress.phase("reading", len(paths))
-        changed: list[Document] = []
+        changed: list[Path] = []
         present: set[str] = set()
         for path in paths:
             result = read_document(path, self._settings.max_file_bytes)
@@ -114,14 +114,14 @@ class Datastore:
             if known.get(str(path)) == result.sha256:
                 report.unchanged += 1
             else:
-                changed.append(result)
+                changed.append(path)  # its text is read again when its turn comes: memory stays bounded
                 report.updated += str(path) in known
                 report.added += str(path) not in known
         gone = [path for path in known if path not in present]
         if gone:
             report.removed = len(gone)
             report.chunks_removed += self._remove_files(gone)
-        self._ingest_documents(changed, report, progress)
+        self._ingest_files(changed, report, progress)
         report.chunks_total = self.chunk_count()
         self._load_current_index()
         report.index_kind = index_kind(self._index)
@@ -134,35 +134,34 @@ class Datastore:
             rows = db.execute("SELECT path, sha256 FROM files WHERE substr(path, 1, ?) = ?", (len(prefix), prefix))
             return {row["path"]: row["sha256"] for row in rows}
 
-    def _ingest_documents(self, documents: list[Document], report: IngestReport, progress: IngestProgress | None) -> None:
+    def _ingest_files(self, paths: list[Path], report: IngestReport, progress: IngestProgress | None) -> None:
+        """Chunk, embed and commit files a group at a time; each group commits whole."""
         counter = WordPieceCounter()
         if progress:
-            progress.phase("chunking", len(documents))
-        chunked = []
-        for doc in documents:
-            chunks = chunk_document(doc, counter.count_many, self._settings.chunk_min_tokens, self._settings.chunk_max_tokens)
-            chunked.append((doc, chunks))
-            if progress:
-                progress.advance(1)
-        if progress:
-            progress.phase("embedding", sum(len(chunks) for _, chunks in chunked))
-        for group in self._embedding_groups(chunked):
-            texts = [chunk.text for _, chunks in group for chunk in chunks]
-            vectors = self._embedder.embed(texts, self._settings.embed_batch_size, progress.advance if progress else None)
-            self._replace_files(group, vectors, report)
-
-    def _embedding_groups(self, chunked: list[tuple[Document, list[Chunk]]]) -> Iterator[list[tuple[Document, list[Chunk]]]]:
-        """Whole files, grouped so each embedding call fills its batches; each group commits at once."""
+            progress.phase("embedding", len(paths))
         group: list[tuple[Document, list[Chunk]]] = []
-        size = 0
-        for item in chunked:
-            group.append(item)
-            size += len(item[1])
-            if size >= self._settings.embed_batch_size * 4:
-                yield group
-                group, size = [], 0
+        for path in paths:
+            document = read_document(path, self._settings.max_file_bytes)
+            if isinstance(document, Skipped):  # changed since it was first read
+                report.skipped.append(document)
+                continue
+            chunks = chunk_document(
+                document, counter.count_many, self._settings.chunk_min_tokens, self._settings.chunk_max_tokens
+            )
+            group.append((document, chunks))
+            if sum(len(c) for _, c in group) >= self._settings.embed_batch_size * BATCHES_PER_COMMIT:
+                self._embed_and_commit(group, report, progress)
+                group = []
         if group:
-            yield group
+            self._embed_and_commit(group, report, progress)
+
+    def _embed_and_commit(
+        self, group: list[tuple[Document, list[Chunk]]], report: IngestReport, progress: IngestProgress | None
+    ) -> None:
+        texts = [chunk.text for _, chunks in group for chunk in chunks]
+        self._replace_files(group, self._embedder.embed(texts, self._settings.embed_batch_size), report)
+        if progress:
+            progress.advance(len(group))
 
     def _replace_files(self, group: list[tuple[Document, list[Chunk]]], vectors: np.ndarray, report: IngestReport) -> None:
         row = 0
