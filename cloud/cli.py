@@ -1,5 +1,6 @@
 """``hybridrag cloud ...``: ingest a corpus, make tokens, serve the memory API and worker."""
 
+import socket
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
@@ -9,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from shared.errors import InputError
 from shared.settings import Settings, WriterKind, load_settings
 
 cloud_app = typer.Typer(help="The cloud memory service: datastore, memory worker and API.", no_args_is_help=True)
@@ -101,6 +103,18 @@ def revoke_tokens(
     store.close()
 
 
+def _require_free_port(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise InputError(
+                f"Cannot listen on {host}:{port} ({exc.strerror}). Pick another with --port (0 picks a free one) "
+                "or --host, or stop what is using it."
+            ) from None
+
+
 @cloud_app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (cloud.host).")] = None,
@@ -120,6 +134,7 @@ def serve(
     openai = {k: v for k, v in {"base_url": openai_base_url, "model": openai_model}.items() if v is not None}
     settings = _settings(data_dir, host=host, port=port, llm=llm, llm_model_path=model, openai=openai or None)
     cloud = settings.cloud
+    _require_free_port(cloud.host, cloud.port)  # before seconds of model loading, not after
     with err.status(f"Loading the {cloud.llm} memory writer…"):
         service = CloudService(settings)
         service.warm_up()

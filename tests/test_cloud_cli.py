@@ -1,6 +1,7 @@
 """``hybridrag cloud ...`` run as a person runs it: ingest, token create, serve."""
 
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,12 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path, model_cache: Path) ->
     assert missing.returncode == 2 and "Not a folder" in missing.stderr and "Traceback" not in missing.stderr
     bad = hybridrag("cloud", "token", "create", "../etc", "--data-dir", str(tmp_path), cache=model_cache)
     assert bad.returncode == 2 and "Invalid tenant name" in bad.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = hybridrag("cloud", "serve", "--port", port, "--data-dir", str(tmp_path), cache=model_cache)
+    assert busy.returncode == 2 and f"Cannot listen on 127.0.0.1:{port}" in busy.stderr
 
 
 @pytest.fixture
