@@ -1,5 +1,6 @@
 """``hybridrag cloud ...``: ingest a corpus, make tokens, serve the memory API and worker."""
 
+import logging
 import socket
 from collections import Counter
 from pathlib import Path
@@ -127,6 +128,7 @@ def serve(
 ) -> None:
     """Run the memory API and worker in one process until interrupted."""
     import uvicorn
+    import uvicorn.logging
 
     from cloud.api import create_app
     from cloud.service import CloudService
@@ -142,5 +144,8 @@ def serve(
     if not chunks:
         err.print(f"[yellow]note: the datastore in {cloud.data_dir} is empty: run hybridrag cloud ingest DIR first.[/]")
     err.print(f"writer: {service.writer.name}; datastore: {chunks} chunks; data: {cloud.data_dir}")
+    worker_log = logging.StreamHandler()
+    worker_log.setFormatter(uvicorn.logging.DefaultFormatter("%(levelprefix)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[worker_log])  # the worker's lines, looking like uvicorn's
     config = uvicorn.Config(create_app(service), host=cloud.host, port=cloud.port, log_level="info")
     uvicorn.Server(config).run()

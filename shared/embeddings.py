@@ -94,7 +94,7 @@ class SentenceEmbedder:
         for start in range(0, len(texts), batch_size):
             batch = list(texts[start : start + batch_size])
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.uses_bf16):
-                vectors = self._model.encode(batch, batch_size=batch_size, convert_to_tensor=True)
+                vectors = self._model.encode(batch, batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False)
             rows.append(torch.nn.functional.normalize(vectors.float(), dim=1).numpy())
             if on_batch:
                 on_batch(len(batch))

@@ -96,7 +96,10 @@ class MemoryWorker:
             status = self.log.commit_request(request_id, tenant, notes)
         except Exception as exc:  # noqa: BLE001  # any failure of one attempt is the request's, not the worker's
             return self._attempt_failed(tenant, request_id, f"{type(exc).__name__}: {exc}")
-        self.latencies_ms.append((status.finished_at - status.created_at).total_seconds() * 1000)
+        latency_ms = (status.finished_at - status.created_at).total_seconds() * 1000
+        self.latencies_ms.append(latency_ms)
+        logger.info("memory request %s of %s: %d new note(s), version %s, %.0f ms after it was accepted",
+                    request_id, tenant, status.notes_added, status.version, latency_ms)
         return status
 
     def _write_notes(self, request: MemoryRequest) -> list[NewNote]:
