@@ -58,3 +58,9 @@ class TokenStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def __enter__(self) -> "TokenStore":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

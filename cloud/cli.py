@@ -84,10 +84,8 @@ def create_token(
     """Print a new bearer token for TENANT (only its hash is stored: keep it now)."""
     from cloud.auth import TokenStore
 
-    settings = _settings(data_dir)
-    store = TokenStore(settings.cloud.data_dir)
-    print(store.create(tenant))
-    store.close()
+    with TokenStore(_settings(data_dir).cloud.data_dir) as store:
+        print(store.create(tenant))
 
 
 @token_app.command("revoke")
@@ -98,10 +96,8 @@ def revoke_tokens(
     """Invalidate every token of TENANT at once (a running server sees it on the next request)."""
     from cloud.auth import TokenStore
 
-    settings = _settings(data_dir)
-    store = TokenStore(settings.cloud.data_dir)
-    out.print(f"revoked {store.revoke(tenant)} token(s) of {tenant}")
-    store.close()
+    with TokenStore(_settings(data_dir).cloud.data_dir) as store:
+        out.print(f"revoked {store.revoke(tenant)} token(s) of {tenant}")
 
 
 def _require_free_port(host: str, port: int) -> None:
