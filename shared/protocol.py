@@ -7,13 +7,21 @@ from them, so the OpenAPI spec the server publishes is exactly this file.
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 API_PREFIX = "/v1"
 MAX_CONTEXT_CHARS = 20_000
 MAX_QUERY_CHARS = 2_000
 MAX_NOTE_CHARS = 1_000
 NOTE_ID_HEX_CHARS = 32
+
+
+def _has_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must contain text, not only whitespace")
+    return value
 
 
 class _Message(BaseModel):
@@ -23,7 +31,9 @@ class _Message(BaseModel):
 class MemoryRequest(_Message):
     """The writer's context, for which the cloud should write memory notes."""
 
-    context: str = Field(min_length=1, max_length=MAX_CONTEXT_CHARS, description="Text near the cursor.")
+    context: Annotated[str, AfterValidator(_has_text)] = Field(
+        min_length=1, max_length=MAX_CONTEXT_CHARS, description="Text near the cursor."
+    )
     query: str | None = Field(default=None, max_length=MAX_QUERY_CHARS, description="An optional focus.")
 
 

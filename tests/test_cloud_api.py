@@ -90,6 +90,8 @@ def test_bad_bodies_are_refused_with_the_reason(server: LocalServer) -> None:
     http = _client(server, "alice")
     too_long = http.post("/v1/memory/requests", json={"context": "x" * (MAX_CONTEXT_CHARS + 1)})
     assert too_long.status_code == 422 and "body.context" in too_long.json()["detail"]
+    blank = http.post("/v1/memory/requests", json={"context": " \n "})
+    assert blank.status_code == 422 and "body.context: Value error, must contain text" in blank.json()["detail"]
     missing = http.post("/v1/memory/requests", json={"query": "lists"})
     assert missing.status_code == 422 and "body.context: Field required" in missing.json()["detail"]
     extra = http.post("/v1/memory/requests", json={"context": "x", "tenant": "bob"})
