@@ -6,6 +6,7 @@ next open (no index for the current generation) and repaired by a rebuild. A pro
 that serves searches picks up another process's ingest the same way.
 """
 
+import logging
 import sqlite3
 import threading
 import time
@@ -24,6 +25,7 @@ from shared.embeddings import EMBEDDING_DIM, SentenceEmbedder, WordPieceCounter
 from shared.errors import InputError
 from shared.settings import CloudSettings
 
+logger = logging.getLogger(__name__)
 DATABASE_NAME = "datastore.sqlite"
 BATCHES_PER_COMMIT = 4  # embedding batches per SQLite commit: files in a group commit together
 _SCHEMA = """
@@ -242,9 +244,8 @@ class Datastore:
         if self._index is not None and generation == self._index_generation:
             return self._index
         path = self.index_path(generation)
-        if path.is_file():
-            index = read_index(path, self._settings.ivf_nprobe)
-        else:
+        index = self._read_index_file(path)
+        if index is None:
             generation, index = self._build_index_from_database()
             path = self.index_path(generation)
             write_index(index, path)
@@ -253,6 +254,16 @@ class Datastore:
                     stale.unlink(missing_ok=True)
         self._index, self._index_generation = index, generation
         return index
+
+    def _read_index_file(self, path: Path) -> faiss.Index | None:
+        """The index in ``path``; None when it is missing or unreadable (then it is rebuilt)."""
+        if not path.is_file():
+            return None
+        try:
+            return read_index(path, self._settings.ivf_nprobe)
+        except RuntimeError as exc:  # FAISS's error for a damaged file
+            logger.warning("index %s is unreadable (%s): rebuilding it from the database", path, exc)
+            return None
 
     def _build_index_from_database(self) -> tuple[int, faiss.Index]:
         """An index of every chunk, and the generation it reflects (read together, so they agree)."""
