@@ -90,15 +90,18 @@ class SentenceEmbedder:
             return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
         import torch
 
-        rows = []
-        for start in range(0, len(texts), batch_size):
-            batch = list(texts[start : start + batch_size])
+        # Batches of similar lengths pad little: sort by length, embed, put back in order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        result = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.uses_bf16):
-                vectors = self._model.encode(batch, batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False)
-            rows.append(torch.nn.functional.normalize(vectors.float(), dim=1).numpy())
+                vectors = self._model.encode([texts[i] for i in rows], batch_size=batch_size,
+                                             convert_to_tensor=True, show_progress_bar=False)
+            result[rows] = torch.nn.functional.normalize(vectors.float(), dim=1).numpy()
             if on_batch:
-                on_batch(len(batch))
-        return np.ascontiguousarray(np.vstack(rows), dtype=np.float32)
+                on_batch(len(rows))
+        return result
 
     def embed_one(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
