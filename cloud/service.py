@@ -10,7 +10,7 @@ from cloud.auth import TokenStore
 from cloud.datastore import Datastore
 from cloud.memory.memory_log import MemoryLog
 from cloud.memory.worker import MemoryWorker
-from cloud.writers import NoteWriter, make_writer
+from cloud.writers import make_writer
 from shared.embeddings import SentenceEmbedder
 from shared.protocol import Metrics
 from shared.settings import Settings, WriterKind

@@ -49,7 +49,7 @@ class SentenceEmbedder:
     """Normalized all-MiniLM-L6-v2 vectors (inner product = cosine), float32.
 
     In bf16 the transformer runs under CPU autocast and the vectors are normalized in
-    float32 afterwards: 2.3x the throughput here, at cosine >= 0.9999 to float32.
+    float32 afterwards: 2.5x the throughput here, at cosine >= 0.9999 to float32.
     """
 
     def __init__(self, n_threads: int | None = None, precision: EmbeddingPrecision = EmbeddingPrecision.AUTO) -> None:
@@ -82,7 +82,7 @@ class SentenceEmbedder:
     def embed(
         self,
         texts: Sequence[str],
-        batch_size: int = 64,
+        batch_size: int = 32,
         on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Vectors for ``texts``, one row each; ``on_batch(n)`` after every ``n`` texts done."""

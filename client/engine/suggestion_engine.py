@@ -229,7 +229,7 @@ class SuggestionEngine:
         llm = self._llm
         reusable = min(llm.n_tokens, len(prompt) - 1)
         reused = 0
-        for cached, wanted in zip(llm.input_ids[:reusable], prompt):
+        for cached, wanted in zip(llm.input_ids[:reusable], prompt, strict=False):
             if cached != wanted:
                 break
             reused += 1
