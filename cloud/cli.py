@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from shared.errors import InputError
-from shared.settings import Settings, WriterKind, load_settings
+from shared.settings import OpenAIEndpoint, Settings, WriterKind, load_settings
 
 cloud_app = typer.Typer(help="The cloud memory service: datastore, memory worker and API.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens, one tenant each.", no_args_is_help=True)
@@ -120,6 +120,7 @@ def serve(
     model: Annotated[Path | None, typer.Option(help="GGUF for the embedded writer (cloud.llm_model_path).")] = None,
     openai_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL, up to /v1.")] = None,
     openai_model: Annotated[str | None, typer.Option(help="Model name at that endpoint.")] = None,
+    openai_endpoint: Annotated[OpenAIEndpoint | None, typer.Option(help="completions (base models) or chat.")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Run the memory API and worker in one process until interrupted."""
@@ -129,7 +130,8 @@ def serve(
     from cloud.api import create_app
     from cloud.service import CloudService
 
-    openai = {k: v for k, v in {"base_url": openai_base_url, "model": openai_model}.items() if v is not None}
+    chosen = {"base_url": openai_base_url, "model": openai_model, "endpoint": openai_endpoint}
+    openai = {key: value for key, value in chosen.items() if value is not None}
     settings = _settings(data_dir, host=host, port=port, llm=llm, llm_model_path=model, openai=openai or None)
     cloud = settings.cloud
     _require_free_port(cloud.host, cloud.port)  # before seconds of model loading, not after

@@ -87,11 +87,19 @@ class WriterKind(StrEnum):
     EXTRACTIVE = "extractive"  # no LLM: the most relevant retrieved sentences
 
 
+class OpenAIEndpoint(StrEnum):
+    """Which OpenAI API the memory writer calls."""
+
+    COMPLETIONS = "completions"  # /v1/completions: base models (vLLM, llama.cpp's server)
+    CHAT = "chat"  # /v1/chat/completions: chat-only models (OpenAI's current ones)
+
+
 class OpenAISettings(BaseModel):
-    """An OpenAI-compatible completions endpoint for the memory writer."""
+    """An OpenAI-compatible endpoint for the memory writer."""
 
     base_url: str = Field(default="http://127.0.0.1:8000/v1", description="Up to and including /v1.")
     model: str = "default"
+    endpoint: OpenAIEndpoint = OpenAIEndpoint.COMPLETIONS
     api_key: SecretStr | None = None
     timeout_s: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=2, ge=0, description="Retries of a failed call, with backoff.")

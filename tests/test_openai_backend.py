@@ -17,7 +17,7 @@ from cloud.writers.llm_writer import EXAMPLES, LLMNoteWriter
 from cloud.writers.note_writer import NoteValidator
 from shared.embeddings import WordPieceCounter
 from shared.model_files import default_gguf_path
-from shared.settings import OpenAISettings
+from shared.settings import OpenAIEndpoint, OpenAISettings
 from tests.server_process import server_process
 
 API_KEY = "test-key"
@@ -49,6 +49,15 @@ def test_the_writer_gets_notes_from_an_openai_compatible_server(openai_server: s
     notes = LLMNoteWriter(backend, validator, 60, embedder).write_notes("removing items from lists", [chunk], 3)
     assert len(notes) == 1 and notes[0].chunk_ids == (7,)
     assert 4 <= len(notes[0].text.split()) and "\n" not in notes[0].text
+    backend.close()
+
+
+@pytest.mark.slow
+def test_chat_only_endpoints_get_the_prompt_as_a_user_message(openai_server: str) -> None:
+    settings = OpenAISettings(base_url=openai_server, model="gemma", api_key=API_KEY, endpoint=OpenAIEndpoint.CHAT)
+    backend = OpenAICompatibleLLM(settings)
+    text = backend.complete("Passage: Tuples are immutable.\nNote:", max_tokens=16, stop=["\n"])
+    assert isinstance(text, str) and "\n" not in text
     backend.close()
 
 

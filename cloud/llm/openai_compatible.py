@@ -1,4 +1,8 @@
-"""Any OpenAI-compatible completions endpoint: vLLM, llama.cpp's server, OpenAI, ...
+"""Any OpenAI-compatible endpoint: vLLM, llama.cpp's server, OpenAI, ...
+
+Base models are called through /v1/completions with the writer's prompt as it is.
+Chat-only models get the same prompt as one user message, after a system message
+that asks for the continuation alone, through /v1/chat/completions.
 
 Transient failures (connection errors, timeouts, 429 and 5xx) are retried with
 exponential backoff and jitter; what still fails is LLMUnavailable, so the writer
@@ -11,11 +15,14 @@ import time
 import httpx
 
 from cloud.llm.backend import LLMUnavailable
-from shared.settings import OpenAISettings
+from shared.settings import OpenAIEndpoint, OpenAISettings
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 8.0
 _RETRIED_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+CHAT_SYSTEM_MESSAGE = (
+    "Continue the user's text exactly where it stops. Reply with the continuation only: no preamble, no quotes."
+)
 
 
 class OpenAICompatibleLLM:
@@ -27,14 +34,20 @@ class OpenAICompatibleLLM:
         self._http = httpx.Client(base_url=settings.base_url.rstrip("/"), headers=headers, timeout=settings.timeout_s)
 
     def complete(self, prompt: str, max_tokens: int, stop: list[str]) -> str:
-        body = {"model": self._settings.model, "prompt": prompt, "max_tokens": max_tokens,
-                "temperature": 0.0, "stop": stop}
+        body: dict[str, object] = {"model": self._settings.model, "max_tokens": max_tokens, "temperature": 0.0}
+        if stop:
+            body["stop"] = stop
+        chat = self._settings.endpoint is OpenAIEndpoint.CHAT
+        if chat:
+            body["messages"] = [{"role": "system", "content": CHAT_SYSTEM_MESSAGE}, {"role": "user", "content": prompt}]
+        else:
+            body["prompt"] = prompt
         problem = ""
         for attempt in range(self._settings.max_retries + 1):
             if attempt:
                 time.sleep(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
             try:
-                response = self._http.post("/completions", json=body)
+                response = self._http.post("/chat/completions" if chat else "/completions", json=body)
             except httpx.HTTPError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
                 continue
@@ -44,9 +57,10 @@ class OpenAICompatibleLLM:
             if response.status_code != 200:
                 raise LLMUnavailable(
                     f"The LLM at {self._settings.base_url} refused the request (HTTP {response.status_code}: "
-                    f"{response.text[:200]}). Check cloud.openai.model and cloud.openai.api_key."
+                    f"{response.text[:200]}). Check cloud.openai.model, cloud.openai.api_key and cloud.openai.endpoint "
+                    "(chat for chat-only models)."
                 )
-            return _completion_text(response, self._settings.base_url)
+            return _answer_text(response, self._settings.base_url, chat)
         raise LLMUnavailable(
             f"The LLM at {self._settings.base_url} did not answer after {self._settings.max_retries + 1} tries "
             f"({problem}). Check that it is running and cloud.openai.base_url points at its /v1."
@@ -56,11 +70,13 @@ class OpenAICompatibleLLM:
         self._http.close()
 
 
-def _completion_text(response: httpx.Response, base_url: str) -> str:
+def _answer_text(response: httpx.Response, base_url: str, chat: bool) -> str:
     try:
-        text = response.json()["choices"][0]["text"]
+        choice = response.json()["choices"][0]
+        text = choice["message"]["content"] if chat else choice["text"]
     except (ValueError, KeyError, IndexError, TypeError):
-        raise LLMUnavailable(f"The LLM at {base_url} sent an answer that is not an OpenAI completion.") from None
+        kind = "chat completion" if chat else "completion"
+        raise LLMUnavailable(f"The LLM at {base_url} sent an answer that is not an OpenAI {kind}.") from None
     if not isinstance(text, str):
         raise LLMUnavailable(f"The LLM at {base_url} sent a completion whose text is not a string.")
     return text
