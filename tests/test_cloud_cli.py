@@ -78,3 +78,37 @@ def test_serve_writes_notes_with_the_embedded_llm(served: tuple[str, str]) -> No
     assert delta["version"] == status["version"] and len(delta["added"]) == status["notes_added"]
     for note in delta["added"]:
         assert note["sources"][0]["path"].endswith("appetite.rst.txt") and "\x1b" not in note["text"]
+
+
+@pytest.mark.slow
+def test_an_ingest_killed_midway_loses_nothing_on_the_next_run(tmp_path: Path, model_cache: Path) -> None:
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(PYTHON_DOCS_DIR / "tutorial", corpus)
+    data = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDRAG_")}
+    env |= {"HYBRIDRAG_CACHE_DIR": str(model_cache), "HYBRIDRAG_CONFIG": str(tmp_path / "absent.toml")}
+    ingest = subprocess.Popen([sys.executable, "-m", "client.cli", "cloud", "ingest", str(corpus), "--data-dir", str(data)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + STARTUP_S
+    committed = 0
+    while not committed:  # wait for the first group to commit, then kill -9 in the middle of the rest
+        assert ingest.poll() is None and time.monotonic() < deadline, "ingest ended before it could be killed"
+        time.sleep(0.2)
+        if (data / "datastore.sqlite").exists():
+            with sqlite3.connect(data / "datastore.sqlite", timeout=10) as db:
+                committed = db.execute("SELECT count(*) FROM files").fetchone()[0]
+    ingest.send_signal(signal.SIGKILL)
+    ingest.wait()
+
+    resumed = hybridrag("cloud", "ingest", str(corpus), "--data-dir", str(data), cache=model_cache)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{committed} unchanged" in resumed.stdout  # what was committed before the kill is kept, not redone
+    clean = hybridrag("cloud", "ingest", str(corpus), "--data-dir", str(tmp_path / "clean"), cache=model_cache)
+    chunks = [line for line in (resumed.stdout + clean.stdout).splitlines() if line.strip().startswith("chunks")]
+    assert chunks[0].split("removed, ")[1] == chunks[1].split("removed, ")[1]  # same number of chunks in all
