@@ -1,9 +1,15 @@
 """``hybridrag cloud ...`` run as a person runs it: ingest, token create, serve."""
 
+import os
 import shutil
+import signal
 import socket
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -50,17 +56,37 @@ def test_bad_arguments_are_one_line_errors(tmp_path: Path, model_cache: Path) ->
 
 
 @pytest.fixture
-def served(tiny_corpus: Path, tmp_path: Path, model_cache: Path) -> Iterator[tuple[str, str]]:
-    """``hybridrag cloud serve`` with its default (embedded) writer, as a real process."""
+def cloud_data(tiny_corpus: Path, tmp_path: Path, model_cache: Path) -> tuple[str, str]:
+    """A data folder with the tiny corpus ingested, and a token for tenant alice."""
     data = str(tmp_path / "data")
     assert hybridrag("cloud", "ingest", str(tiny_corpus), "--data-dir", data, cache=model_cache).returncode == 0
     token = hybridrag("cloud", "token", "create", "alice", "--data-dir", data, cache=model_cache).stdout.strip()
+    return data, token
+
+
+@contextmanager
+def serving(data: str, model_cache: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``hybridrag cloud serve`` with its default (embedded) writer, as a real process."""
     port = free_loopback_port()
-    env = {"HYBRIDRAG_CACHE_DIR": str(model_cache), "HYBRIDRAG_CONFIG": str(tmp_path / "absent.toml")}
+    env = {"HYBRIDRAG_CACHE_DIR": str(model_cache), "HYBRIDRAG_CONFIG": str(Path(data) / "absent.toml")}
     url = f"http://127.0.0.1:{port}"
     with server_process(["-m", "client.cli", "cloud", "serve", "--port", str(port), "--data-dir", data],
-                        f"{url}/healthz", STARTUP_S, env=env):
-        yield url, token
+                        f"{url}/healthz", STARTUP_S, env=env) as process:
+        yield url, process
+
+
+@pytest.fixture
+def served(cloud_data: tuple[str, str], model_cache: Path) -> Iterator[tuple[str, str]]:
+    with serving(cloud_data[0], model_cache) as (url, _):
+        yield url, cloud_data[1]
+
+
+def _wait_for_state(http: httpx.Client, request_id: str, states: tuple[str, ...]) -> dict:
+    deadline = time.monotonic() + WAIT_S
+    while (status := http.get(f"/v1/requests/{request_id}").json())["state"] not in states:
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+    return status
 
 
 @pytest.mark.slow
@@ -69,10 +95,7 @@ def test_serve_writes_notes_with_the_embedded_llm(served: tuple[str, str]) -> No
     http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     context = "Python is an easy to learn, powerful programming language. If you do much work on computers"
     request_id = http.post("/v1/memory/requests", json={"context": context}).json()["request_id"]
-    deadline = time.monotonic() + WAIT_S
-    while (status := http.get(f"/v1/requests/{request_id}").json())["state"] not in ("done", "failed"):
-        assert time.monotonic() < deadline, status
-        time.sleep(0.2)
+    status = _wait_for_state(http, request_id, ("done", "failed"))
     assert status["state"] == "done", status
     delta = http.get("/v1/memory").json()
     assert delta["version"] == status["version"] and len(delta["added"]) == status["notes_added"]
@@ -82,12 +105,6 @@ def test_serve_writes_notes_with_the_embedded_llm(served: tuple[str, str]) -> No
 
 @pytest.mark.slow
 def test_an_ingest_killed_midway_loses_nothing_on_the_next_run(tmp_path: Path, model_cache: Path) -> None:
-    import os
-    import signal
-    import sqlite3
-    import subprocess
-    import sys
-
     corpus = tmp_path / "corpus"
     shutil.copytree(PYTHON_DOCS_DIR / "tutorial", corpus)
     data = tmp_path / "data"
@@ -112,3 +129,23 @@ def test_an_ingest_killed_midway_loses_nothing_on_the_next_run(tmp_path: Path, m
     clean = hybridrag("cloud", "ingest", str(corpus), "--data-dir", str(tmp_path / "clean"), cache=model_cache)
     chunks = [line for line in (resumed.stdout + clean.stdout).splitlines() if line.strip().startswith("chunks")]
     assert chunks[0].split("removed, ")[1] == chunks[1].split("removed, ")[1]  # same number of chunks in all
+
+
+@pytest.mark.slow
+def test_a_request_running_when_serve_is_killed_is_finished_after_restart(cloud_data: tuple[str, str], model_cache: Path) -> None:
+    data, token = cloud_data
+    headers = {"Authorization": f"Bearer {token}"}
+    context = "Python is an easy to learn, powerful programming language. If you do much work on computers"
+    with serving(data, model_cache) as (url, process):
+        http = httpx.Client(base_url=url, headers=headers, timeout=30)
+        request_id = http.post("/v1/memory/requests", json={"context": context}).json()["request_id"]
+        _wait_for_state(http, request_id, ("running", "done"))
+        process.send_signal(signal.SIGKILL)  # mid-job, most likely inside the LLM call
+        process.wait()
+    with serving(data, model_cache) as (url, _):
+        http = httpx.Client(base_url=url, headers=headers, timeout=30)
+        status = _wait_for_state(http, request_id, ("done", "failed"))
+        assert status["state"] == "done", status
+        delta = http.get("/v1/memory").json()
+        ids = [note["note_id"] for note in delta["added"]]
+        assert len(ids) == len(set(ids)) and delta["version"] <= 1
