@@ -140,8 +140,9 @@ def serve(
         service.warm_up()
     chunks = service.datastore.chunk_count()
     if not chunks:
-        err.print(f"[yellow]note: the datastore in {cloud.data_dir} is empty: run hybridrag cloud ingest DIR first.[/]")
-    err.print(f"writer: {service.writer.name}; datastore: {chunks} chunks; data: {cloud.data_dir}")
+        err.print(f"[yellow]note: the datastore in {cloud.data_dir} is empty: run hybridrag cloud ingest DIR first.[/]",
+                  soft_wrap=True)
+    err.print(f"writer: {service.writer.name}; datastore: {chunks} chunks; data: {cloud.data_dir}", soft_wrap=True)
     worker_log = logging.StreamHandler()
     worker_log.setFormatter(uvicorn.logging.DefaultFormatter("%(levelprefix)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[worker_log])  # the worker's lines, looking like uvicorn's
