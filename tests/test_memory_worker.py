@@ -2,7 +2,6 @@
 
 import pytest
 
-from cloud.memory.memory_log import MemoryLog
 from cloud.memory.worker import MemoryWorker
 from cloud.service import CloudService
 from shared.protocol import MemoryRequest, RequestState
@@ -77,4 +76,3 @@ def test_a_tenants_waiting_request_is_superseded_by_its_next(cloud_settings, emb
     status = service.log.status("alice", older.request_id)
     assert (status.state, status.superseded_by) == (RequestState.SUPERSEDED, newer.request_id)
     assert service.worker.queue.depth() == 2
-    assert isinstance(service.log, MemoryLog)
