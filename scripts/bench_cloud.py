@@ -35,6 +35,8 @@ from cloud.local_server import LocalServer  # noqa: E402
 from cloud.service import CloudService  # noqa: E402
 from shared.corpus import corpus_files, cut_at_sentence, read_prose  # noqa: E402
 from shared.embeddings import EMBEDDING_DIM, SentenceEmbedder, WordPieceCounter, cpu_has_native_bf16  # noqa: E402
+from shared.llama_loading import load_llama  # noqa: E402
+from shared.model_files import default_gguf_path  # noqa: E402
 from shared.settings import PYTHON_DOCS_DIR, EmbeddingPrecision, Settings, WriterKind, load_settings  # noqa: E402
 
 QUICK_FILES = ["tutorial/classes.rst.txt", "tutorial/datastructures.rst.txt", "tutorial/controlflow.rst.txt"]
@@ -147,7 +149,8 @@ def bench_requests(service: CloudService, contexts: list[str]) -> dict:
     tenant = "bench"
     token = service.tokens.create(tenant)
     counter = WordPieceCounter()
-    latencies, notes_per_request, tokens_per_note = [], [], []
+    gemma = load_llama(default_gguf_path(service.settings.cache_dir), vocab_only=True)  # the client's tokens
+    latencies, notes_per_request, tokens_per_note, gemma_tokens_per_note = [], [], [], []
     with LocalServer(service) as server, httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as http:
         version = http.get("/v1/memory").json()["latest_version"]
         for context in contexts:
@@ -165,6 +168,7 @@ def bench_requests(service: CloudService, contexts: list[str]) -> dict:
             version = delta["version"]
             notes_per_request.append(len(delta["added"]))
             tokens_per_note += [counter.count(note["text"]) for note in delta["added"]]
+            gemma_tokens_per_note += [len(gemma.tokenize(note["text"].encode(), add_bos=False)) for note in delta["added"]]
             examples = [note["text"] for note in delta["added"]]
     return {
         "writer": service.writer.name,
@@ -174,6 +178,7 @@ def bench_requests(service: CloudService, contexts: list[str]) -> dict:
         "notes_per_request": statistics.mean(notes_per_request) if notes_per_request else 0.0,
         "tokens_per_note_mean": statistics.mean(tokens_per_note) if tokens_per_note else 0.0,
         "tokens_per_note_max": max(tokens_per_note, default=0),
+        "gemma_tokens_per_note_mean": statistics.mean(gemma_tokens_per_note) if gemma_tokens_per_note else 0.0,
         "example_notes": examples,
     }
 
@@ -243,11 +248,13 @@ def print_tables(report: dict) -> None:
                       f"{row['ivf_recall_at_10']:.3f}", f"{row['ivf_build_s']:.1f}")
     console.print(kinds)
     requests = Table(title="memory request → notes visible (real API on loopback)", title_justify="left")
-    for column in ("writer", "requests", "p50 ms", "p95 ms", "notes/request", "word pieces/note (mean, max)"):
+    for column in ("writer", "requests", "p50 ms", "p95 ms", "notes/request", "word pieces/note (mean, max)",
+                   "Gemma tokens/note"):
         requests.add_column(column, justify="right")
     for kind, row in report["requests"].items():
         requests.add_row(kind, str(row["requests"]), f"{row['visible_ms_p50']:.0f}", f"{row['visible_ms_p95']:.0f}",
-                         f"{row['notes_per_request']:.1f}", f"{row['tokens_per_note_mean']:.1f}, {row['tokens_per_note_max']}")
+                         f"{row['notes_per_request']:.1f}", f"{row['tokens_per_note_mean']:.1f}, {row['tokens_per_note_max']}",
+                         f"{row['gemma_tokens_per_note_mean']:.1f}")
     console.print(requests)
 
 
