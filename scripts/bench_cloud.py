@@ -248,8 +248,7 @@ def print_tables(report: dict) -> None:
                       f"{row['ivf_recall_at_10']:.3f}", f"{row['ivf_build_s']:.1f}")
     console.print(kinds)
     requests = Table(title="memory request → notes visible (real API on loopback)", title_justify="left")
-    for column in ("writer", "requests", "p50 ms", "p95 ms", "notes/request", "word pieces/note (mean, max)",
-                   "Gemma tokens/note"):
+    for column in ("writer", "requests", "p50 ms", "p95 ms", "notes/req", "pieces/note", "Gemma tok/note"):
         requests.add_column(column, justify="right")
     for kind, row in report["requests"].items():
         requests.add_row(kind, str(row["requests"]), f"{row['visible_ms_p50']:.0f}", f"{row['visible_ms_p95']:.0f}",

@@ -76,7 +76,7 @@ class EmbeddingPrecision(StrEnum):
 
     AUTO = "auto"  # bf16 where the CPU computes it natively (AVX512-BF16, AMX), else fp32
     FP32 = "fp32"
-    BF16 = "bf16"  # measured: 2.5x chunks/s, cosine to fp32 >= 0.9999 (scripts/bench_cloud.py)
+    BF16 = "bf16"  # measured: 2.4x chunks/s, cosine to fp32 >= 0.9999 (scripts/bench_cloud.py)
 
 
 class WriterKind(StrEnum):
