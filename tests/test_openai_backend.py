@@ -18,7 +18,7 @@ from cloud.writers.note_writer import NoteValidator
 from shared.embeddings import WordPieceCounter
 from shared.model_files import default_gguf_path
 from shared.settings import OpenAIEndpoint, OpenAISettings
-from tests.server_process import server_process
+from tests.processes import server_process
 
 API_KEY = "test-key"
 STARTUP_S = 120

@@ -1,4 +1,4 @@
-"""A server started as a real process for a test, ready once a URL answers 200, stopped after."""
+"""Running the project's programs as real processes in tests, free of the developer's settings."""
 
 import os
 import subprocess
@@ -12,11 +12,19 @@ import httpx
 POLL_S = 0.5
 
 
+def hermetic_env(**settings: str) -> dict[str, str]:
+    """This process's environment without any HYBRIDRAG_* variable, plus ``settings``."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDRAG_")} | settings
+
+
 @contextmanager
 def server_process(args: list[str], ready_url: str, startup_s: float, headers: dict[str, str] | None = None,
                    env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
-    """``python ARGS`` running until the block ends; fails with the server's stderr if it never got ready."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("HYBRIDRAG_")} | (env or {})
+    """A server, ``python ARGS``, ready once ``ready_url`` answers 200 and stopped when the block ends.
+
+    Fails with the server's stderr if it never got ready.
+    """
+    environment = hermetic_env(**(env or {}))
     process = subprocess.Popen([sys.executable, *args], env=environment, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + startup_s
