@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from cloud.datastore.chunking import PARAGRAPH_SEPARATOR
 from shared.embeddings import SentenceEmbedder
 
 _SENTENCE = re.compile(r"[^.!?]*[.!?]+(?=\s|$)|[^.!?]+$")
@@ -12,7 +13,7 @@ _SENTENCE = re.compile(r"[^.!?]*[.!?]+(?=\s|$)|[^.!?]+$")
 
 def prose_sentences(chunk_text: str) -> Iterator[str]:
     """Sentences of the chunk's prose paragraphs; code and other multi-line blocks are not sentences."""
-    for paragraph in chunk_text.split("\n\n"):
+    for paragraph in chunk_text.split(PARAGRAPH_SEPARATOR):
         if "\n" in paragraph:
             continue
         for match in _SENTENCE.finditer(paragraph):
