@@ -14,6 +14,7 @@ reports/cloud.json.
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
@@ -205,7 +206,7 @@ def main() -> None:
     settings = base.model_copy(update={"cloud": base.cloud.model_copy(update={"data_dir": work / "data"})})
     contexts = sample_contexts(args.corpus, max(args.queries, args.requests), seed=7)
 
-    report: dict = {"machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+    report: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                     "corpus": str(args.corpus), "quick": args.quick}
     service = CloudService(settings, writer_kind=WriterKind.EXTRACTIVE)
     report["ingest"] = bench_ingest(service, corpus)

@@ -125,8 +125,7 @@ class Datastore:
             report.chunks_removed += self._remove_files(gone)
         self._ingest_files(changed, report, progress)
         report.chunks_total = self.chunk_count()
-        self._load_current_index()
-        report.index_kind = index_kind(self._index)
+        report.index_kind = index_kind(self._load_current_index())
         report.seconds = time.perf_counter() - began
         return report
 

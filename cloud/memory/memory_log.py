@@ -94,8 +94,7 @@ class MemoryLog:
 
     def version(self, tenant: str) -> int:
         with self._db.reading() as db:
-            row = db.execute("SELECT version FROM tenants WHERE name = ?", (tenant,)).fetchone()
-        return row["version"] if row else 0
+            return self._version_in(db, tenant)
 
     def delta(self, tenant: str, since: int, max_notes: int) -> MemoryDelta:
         """Notes added and removed after ``since``; at most about ``max_notes`` added, whole versions only."""
