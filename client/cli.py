@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,7 +19,12 @@ from shared.safe_text import terminal_safe
 from shared.settings import KVPreset, load_settings
 
 if TYPE_CHECKING:  # the engine loads llama.cpp: imported only when a command needs it
-    from client.engine import Suggestion
+    from client.assistant import CompositionAssistant
+    from client.engine import Suggestion, SuggestionEngine
+    from client.memory.local_memory import LocalNote
+    from client.memory.query_embedder import QueryEmbedder
+    from client.sync.memory_sync import SyncReport
+    from shared.settings import Settings
 
 app = typer.Typer(
     help="HybridRAG: next-words suggestions from a local model, grounded in cloud-written memory.",
@@ -58,13 +64,16 @@ def suggest(
     sample: Annotated[bool, typer.Option(help="Continue a sample passage from the corpus.")] = False,
     kv: Annotated[KVPreset | None, typer.Option(help="KV-cache precision preset.")] = None,
     max_tokens: Annotated[int | None, typer.Option(min=1, max=256, help="Token limit for the suggestion.")] = None,
+    memory: Annotated[bool, typer.Option(help="Put notes from the local memory in the prompt (after `hybridrag login`).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the suggestion and its timings as JSON.")] = False,
 ) -> None:
     """Print the local model's continuation of some text, and what it cost."""
     from client.engine import SuggestionEngine, require_text  # loads llama.cpp: only when needed
     from shared.corpus import sample_text
 
-    settings = load_settings(**({"engine": {"kv_preset": kv}} if kv else {}))
+    # One suggestion: no point in prefilling a memory block in the background.
+    engine_overrides: dict[str, object] = {"background_prefill": False} | ({"kv_preset": kv} if kv else {})
+    settings = load_settings(engine=engine_overrides)
     sources = [text is not None, file is not None, sample]
     if sum(sources) != 1:
         raise InputError("Give exactly one of: TEXT, --file PATH, --sample.")
@@ -84,10 +93,14 @@ def suggest(
 
     with err.status(f"Loading the model ({settings.engine.kv_preset} KV cache)…"):
         engine = SuggestionEngine.from_settings(settings)
+    assistant = _offline_assistant(settings, engine) if memory and settings.client.cloud_url else None
     try:
+        notes: tuple[LocalNote, ...] = ()
+        if assistant is not None:
+            notes = assistant.refresh_memory(text).notes
         if as_json:
             result = engine.suggest(text, max_tokens=max_tokens)
-            out.print_json(json.dumps(dataclasses.asdict(result)))
+            out.print_json(json.dumps(dataclasses.asdict(result) | {"notes": [note.text for note in notes]}))
             return
         shown = "…" + text[-300:].lstrip() if len(text) > 300 else text
         out.print(Text(terminal_safe(shown), style="dim"), end="")
@@ -97,9 +110,99 @@ def suggest(
             on_text=lambda piece: out.print(Text(terminal_safe(piece), style="bold cyan"), end=""),
         )
         out.print()
+        if notes:
+            out.print(_notes_table("memory notes in the prompt", notes))
         out.print(_timings_table(result))
     finally:
+        if assistant is not None:
+            assistant.memory.close()
         engine.close()
+
+
+def _query_embedder(settings: "Settings") -> "QueryEmbedder":
+    from client.memory.query_embedder import QueryEmbedder
+
+    with err.status("Loading the query embedder (its first use exports it to ONNX, about 10 s)…"):
+        return QueryEmbedder(settings.cache_dir, settings.client.embed_threads)
+
+
+def _offline_assistant(settings: "Settings", engine: "SuggestionEngine") -> "CompositionAssistant":
+    """Memory for the prompt from the local copy only: `suggest` never waits on the network."""
+    from client.assistant import CompositionAssistant, open_local_memory
+
+    embedder = _query_embedder(settings)
+    return CompositionAssistant(settings, engine, embedder, open_local_memory(settings, embedder), cloud=None)
+
+
+@app.command()
+def login(
+    url: Annotated[str, typer.Argument(help="The memory service, e.g. http://127.0.0.1:8765.")],
+    token: Annotated[str, typer.Argument(help="A token from `hybridrag cloud token create TENANT`.")],
+    check: Annotated[bool, typer.Option(help="Check the URL and token with the service first.")] = True,
+) -> None:
+    """Remember the cloud memory service and its token (in a file only you can read)."""
+    from client.sync.cloud_client import CloudClient
+    from shared.settings import store_login
+
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise InputError(f"Not an http(s) URL: {url!r}. Give the service's address, e.g. http://127.0.0.1:8765.")
+    if not token.strip():
+        raise InputError("The token is empty: give the one `hybridrag cloud token create TENANT` printed.")
+    if check:
+        settings = load_settings()
+        cloud = CloudClient(url, token, settings.client.timeout_s, max_retries=0)
+        try:
+            cloud.health()
+            latest = cloud.memory_delta(0).latest_version  # an authenticated call: checks the token
+        finally:
+            cloud.close()
+        out.print(f"The memory service at {url} accepted the token (its memory is at version {latest}).")
+    path = store_login(url, token)
+    out.print(f"Saved to {path} (readable by you only). Next: `hybridrag sync`.")
+
+
+@app.command()
+def sync() -> None:
+    """Pull the memory notes the cloud wrote since the last sync, and print what changed."""
+    from client.assistant import open_local_memory
+    from client.sync.cloud_client import CloudClient
+    from client.sync.memory_sync import sync_memory
+
+    settings = load_settings()
+    cloud = CloudClient.from_settings(settings.client)
+    memory = open_local_memory(settings, _query_embedder(settings))
+    try:
+        with err.status(f"Syncing with {cloud.base_url}…"):
+            report = sync_memory(cloud, memory)
+        out.print(_sync_summary(report, memory.note_count))
+        if report.added:
+            out.print(_notes_table("added", report.added))
+    finally:
+        memory.close()
+        cloud.close()
+
+
+def _sync_summary(report: "SyncReport", note_count: int) -> str:
+    if report.resynced:
+        change = "the cloud's memory was reset: replaced the local copy with it"
+    elif report.to_version == report.from_version:
+        change = "already up to date"
+    else:
+        change = f"version {report.from_version} → {report.to_version}"
+    return (f"Memory {change}: {len(report.added)} notes added, {len(report.removed)} removed, "
+            f"{note_count} in all ({report.pages} page{'s' * (report.pages != 1)}, {report.seconds * 1000:.0f} ms).")
+
+
+def _notes_table(title: str, notes: "Sequence[LocalNote]") -> Table:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("v", justify="right")
+    table.add_column("note")
+    table.add_column("source")
+    for note in notes:
+        sources = ", ".join(sorted({source.path for source in note.sources}))
+        table.add_row(str(note.version), terminal_safe(note.text), terminal_safe(sources))
+    return table
 
 
 def _timings_table(result: "Suggestion") -> Table:

@@ -31,7 +31,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cloud.datastore.vector_index import build_index, nearest  # noqa: E402
+from shared.vector_index import build_index, nearest  # noqa: E402
 from cloud.local_server import LocalServer  # noqa: E402
 from cloud.service import CloudService  # noqa: E402
 from shared.corpus import corpus_files, cut_at_sentence, read_prose  # noqa: E402

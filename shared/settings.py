@@ -6,6 +6,7 @@ the TOML file (``HYBRIDRAG_CONFIG`` or the user's config folder), then the defau
 below, which work on a fresh machine.
 """
 
+import json
 import os
 import tomllib
 from enum import StrEnum
@@ -16,11 +17,13 @@ import platformdirs
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
+    JsonConfigSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
+from shared.durable_files import replace_atomically
 from shared.errors import SettingsError
 
 APP_NAME = "hybridrag"
@@ -68,6 +71,17 @@ class EngineSettings(BaseModel):
         ge=16,
         description="When the text outgrows the window, the oldest tokens are dropped in steps "
         "of this many, so the cached prefix survives the keystrokes in between.",
+    )
+    background_prefill: bool = Field(
+        default=True,
+        description="Evaluate a new memory block in a second llama context while suggestions go on "
+        "from the old one, and switch when it is ready (a cold 1k-token prompt takes about 4 s).",
+    )
+    background_chunk_tokens: int = Field(
+        default=16,
+        ge=1,
+        description="The background prefill works in chunks this small and pauses while a suggestion "
+        "runs, so a suggestion waits at most one chunk for the cores.",
     )
 
 
@@ -156,6 +170,48 @@ class CloudSettings(BaseModel):
     delta_page_notes: int = Field(default=200, ge=1, description="Notes per page of a memory delta.")
 
 
+class ClientSettings(BaseModel):
+    """The client's memory, its sync with the cloud, and when it asks the cloud for notes."""
+
+    data_dir: Path = Field(
+        default_factory=lambda: platformdirs.user_data_path(APP_NAME) / "client",
+        description="Local memory: one folder per cloud URL and token.",
+    )
+    cloud_url: str | None = Field(default=None, description="The memory service, e.g. http://127.0.0.1:8765.")
+    token: SecretStr | None = Field(default=None, description="Bearer token; `hybridrag login URL TOKEN` stores it.")
+    timeout_s: float = Field(default=10.0, gt=0, description="Per HTTP call to the cloud.")
+    max_retries: int = Field(default=2, ge=0, description="Retries of a failed call, with backoff and jitter.")
+    sync_interval_s: float = Field(default=30.0, gt=0, description="Background sync period while online.")
+    sync_max_backoff_s: float = Field(default=300.0, gt=0, description="Longest wait between syncs while offline.")
+    request_poll_interval_s: float = Field(default=1.0, gt=0, description="How often a pending memory request is checked.")
+    embed_threads: int = Field(default=2, ge=1, description="ONNX Runtime threads for query embeddings.")
+    notes_in_prompt: int = Field(default=4, ge=0, le=20, description="Memory notes in the suggestion prompt.")
+    memory_query_chars: int = Field(
+        default=500, ge=50, description="The text before the cursor that picks the notes (about 100 word pieces)."
+    )
+    reselect_after_chars: int = Field(
+        default=80, ge=1, description="Notes are chosen again after the text near the cursor changed this much."
+    )
+    memory_block_min_change: int = Field(
+        default=2,
+        ge=1,
+        description="The memory block is rebuilt only when this many of the chosen notes are new (or one was "
+        "removed): every rebuild costs a prefill.",
+    )
+    note_ivf_threshold: int = Field(default=50_000, ge=1000, description="Above this many notes the index is IVF.")
+    # The coordinator: when to ask the cloud for new notes.
+    request_context_chars: int = Field(default=2000, ge=100, description="The text before the cursor that is sent.")
+    min_request_context_chars: int = Field(default=200, ge=1, description="Shorter texts are not sent.")
+    drift_changed_chars: int = Field(
+        default=600, ge=1, description="Ask again after this many characters changed since the last request."
+    )
+    drift_embedding_distance: float = Field(
+        default=0.2, gt=0, le=2, description="...or when 1 - cosine to the last request's context reaches this."
+    )
+    min_request_interval_s: float = Field(default=15.0, ge=0, description="At most one memory request this often.")
+    pending_request_timeout_s: float = Field(default=120.0, gt=0, description="A request unanswered this long is dropped.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -165,6 +221,7 @@ class Settings(BaseSettings):
     corpus_dir: Path = PYTHON_DOCS_DIR
     engine: EngineSettings = Field(default_factory=EngineSettings)
     cloud: CloudSettings = Field(default_factory=CloudSettings)
+    client: ClientSettings = Field(default_factory=ClientSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -178,6 +235,7 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
+            JsonConfigSettingsSource(settings_cls, json_file=login_file_path()),
             TomlConfigSettingsSource(settings_cls, toml_file=config_file_path()),
         )
 
@@ -188,6 +246,25 @@ def config_file_path() -> Path:
     if explicit:
         return Path(explicit)
     return platformdirs.user_config_path(APP_NAME) / "config.toml"
+
+
+def login_file_path() -> Path:
+    """Where ``hybridrag login`` keeps the cloud URL and token (mode 0600), beside the settings file."""
+    return config_file_path().parent / "login.json"
+
+
+def store_login(cloud_url: str, token: str) -> Path:
+    """Write the login file, readable by its owner only (0600 from its creation, never wider)."""
+    content = json.dumps({"client": {"cloud_url": cloud_url, "token": token}}, indent=2) + "\n"
+
+    def write_private(partial: Path) -> None:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(content)
+
+    path = login_file_path()
+    replace_atomically(path, write_private)
+    return path
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -207,4 +284,8 @@ def load_settings(**overrides: Any) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(
             f"Cannot read settings file {config_file_path()}: {exc}. Fix or remove it."
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise SettingsError(
+            f"Cannot read the login file {login_file_path()}: {exc}. Run `hybridrag login URL TOKEN` again."
         ) from None

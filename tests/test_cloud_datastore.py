@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from cloud.datastore import Datastore
-from cloud.datastore.vector_index import build_index, index_kind, nearest
+from shared.vector_index import build_index, index_kind, nearest
 from shared.settings import CloudSettings
 
 

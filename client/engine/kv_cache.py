@@ -1,10 +1,11 @@
-"""KV-cache precision presets and what they cost per token.
+"""The KV cache: precision presets, what they cost per token, and reusing a cached prefix.
 
 llama.cpp rotates quantized K/V with a Hadamard matrix by itself (TurboQuant's
 first step), which is what keeps q8_0/q4_0 caches within about 1% perplexity.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import llama_cpp
@@ -38,3 +39,32 @@ def kv_bytes_per_token(metadata: Mapping[str, Any], preset: KVPreset) -> float:
     type_k, type_v = KV_CACHE_TYPES[preset]
     per_layer = kv_heads * (key_dim * _BYTES_PER_ELEMENT[type_k] + value_dim * _BYTES_PER_ELEMENT[type_v])
     return layers * per_layer
+
+
+def sync_prefix(
+    llm: llama_cpp.Llama,
+    prompt: list[int],
+    chunk_tokens: int,
+    cancelled: Callable[[], bool],
+    each_chunk: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> int | None:
+    """Bring ``llm``'s KV cache to ``prompt``; return how many tokens were reused (None if cancelled).
+
+    Only the part after the longest cached prefix is evaluated, in chunks, so that a
+    new keystroke can cancel a long (cold) prefill between chunks; each chunk runs
+    inside ``each_chunk()``. The last token is always evaluated, so the context's
+    logits are those of this prompt.
+    """
+    reusable = min(llm.n_tokens, len(prompt) - 1)
+    reused = 0
+    for cached, wanted in zip(llm.input_ids[:reusable], prompt, strict=False):
+        if cached != wanted:
+            break
+        reused += 1
+    llm.n_tokens = reused  # eval() drops the cache past this point first
+    for start in range(reused, len(prompt), chunk_tokens):
+        with each_chunk():
+            if cancelled():
+                return None
+            llm.eval(prompt[start : start + chunk_tokens])
+    return reused

@@ -1,10 +1,12 @@
 """The local suggestion engine: llama.cpp on the CPU with a low-bit KV cache.
 
-One model, one context, guarded by one lock, so it is safe to call from UI worker
-threads. The KV cache is kept between calls: a prompt that extends the previous one
-evaluates only its new tokens (Gemma 3's sliding-window layers need the full SWA
-cache for that). Every new request supersedes the one in flight, which stops within
-one token.
+One model, one suggestion context, guarded by one lock, so it is safe to call from
+UI worker threads. The prompt is ``[BOS][memory block][writer's text]``. The KV
+cache is kept between calls: a prompt that extends the previous one evaluates only
+its new tokens (Gemma 3's sliding-window layers need the full SWA cache for that).
+A new memory block is evaluated in a spare context in the background and swapped
+in when ready (background_prefill.py). Every new request supersedes the one in
+flight, which stops within one token.
 """
 
 import codecs
@@ -19,8 +21,9 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
+from client.engine.background_prefill import BackgroundPrefill, CorePriority, PrefillJob
 from client.engine.incremental_tokenizer import IncrementalTokenizer, cuts_are_token_stable
-from client.engine.kv_cache import KV_CACHE_TYPES, kv_bytes_per_token
+from client.engine.kv_cache import KV_CACHE_TYPES, kv_bytes_per_token, sync_prefix
 from client.engine.suggestion_boundary import BoundaryRules, StopReason, SuggestionBoundary
 from client.engine.token_healing import Vocabulary, healing_step, split_unfinished_word
 from shared.errors import InputError
@@ -40,6 +43,7 @@ class Suggestion:
     stop_reason: StopReason
     healed: str  # the unfinished word the model re-spelled before continuing ("" if none)
     prompt_tokens: int
+    memory_tokens: int  # of the prompt, the memory block's
     reused_tokens: int  # prompt tokens whose KV was already cached
     evaluated_tokens: int  # prompt tokens this call sent through the model
     generated_tokens: int
@@ -81,19 +85,7 @@ class SuggestionEngine:
     def __init__(self, settings: EngineSettings, cache_dir: Path) -> None:
         self.settings = settings
         self.model_path = check_gguf(settings.model_path) if settings.model_path else default_gguf_path(cache_dir)
-        type_k, type_v = KV_CACHE_TYPES[settings.kv_preset]
-        self._llm = load_llama(
-            self.model_path,
-            _CountingLlama,
-            n_ctx=settings.n_ctx,
-            n_batch=settings.n_batch,
-            n_threads=settings.n_threads,
-            n_threads_batch=settings.n_threads,
-            flash_attn=True,  # a quantized V cache needs it
-            type_k=type_k,
-            type_v=type_v,
-            swa_full=True,  # keep every position of sliding-window layers, so prefixes can be reused
-        )
+        self._llm = self._new_context()
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self._greedy = llama_cpp.llama_sampler_init_greedy()
         # About 0.5 s: better at load than on the writer's first keystroke.
@@ -105,10 +97,33 @@ class SuggestionEngine:
             bos=self._llm.tokenize(b"", add_bos=True, special=False),  # what this model prepends, if anything
             cuts_are_safe=cuts_are_token_stable(is_spm, pieces),
         )
+        self._bos_length = len(self._llm.tokenize(b"", add_bos=True, special=False))
         self._model_lock = threading.Lock()
         self._request_lock = threading.Lock()
         self._latest_request = 0
         self.kv_bytes_per_token = kv_bytes_per_token(self._llm.metadata, settings.kv_preset)
+        # The memory block: the one the suggestion context holds, and the one asked for.
+        self._memory_lock = threading.Lock()
+        self._active_memory: tuple[str, list[int]] = ("", [])
+        self._wanted_memory: tuple[str, list[int]] = ("", [])
+        self._last_text_tokens: list[int] = []  # the writer's text as last suggested from, after BOS
+        self._priority = CorePriority()
+        self._prefill = BackgroundPrefill(self._new_context, settings.background_chunk_tokens, self._priority)
+
+    def _new_context(self) -> "_CountingLlama":
+        type_k, type_v = KV_CACHE_TYPES[self.settings.kv_preset]
+        return load_llama(
+            self.model_path,
+            _CountingLlama,
+            n_ctx=self.settings.n_ctx,
+            n_batch=self.settings.n_batch,
+            n_threads=self.settings.n_threads,
+            n_threads_batch=self.settings.n_threads,
+            flash_attn=True,  # a quantized V cache needs it
+            type_k=type_k,
+            type_v=type_v,
+            swa_full=True,  # keep every position of sliding-window layers, so prefixes can be reused
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "SuggestionEngine":
@@ -120,8 +135,39 @@ class SuggestionEngine:
 
     @property
     def decoded_tokens(self) -> int:
-        """Tokens decoded by the model since it was loaded (prompt and generated)."""
-        return self._llm.decoded_tokens
+        """Tokens decoded since load (prompt and generated), in both contexts."""
+        spare = self._prefill.spare
+        return self._llm.decoded_tokens + (spare.decoded_tokens if spare is not None else 0)
+
+    @property
+    def active_memory(self) -> str:
+        """The memory block suggestions are made with now (the wanted one may still be prefilling)."""
+        return self._active_memory[0]
+
+    def set_memory(self, block: str) -> None:
+        """Put ``block`` before the writer's text from now on.
+
+        With background prefill on, suggestions go on with the old block until the new
+        prompt is evaluated in the spare context; otherwise the next suggestion pays
+        for re-evaluating the prompt.
+        """
+        tokens = self._llm.tokenize(block.encode("utf-8"), add_bos=False, special=False) if block else []
+        with self._memory_lock:
+            if self._wanted_memory[0] == block:
+                return
+            self._wanted_memory = (block, tokens)
+            text_tokens = self._last_text_tokens
+        if self.settings.background_prefill and block != self._active_memory[0]:
+            rules = self._boundary_rules()
+            prompt = self._fit_window(self._bos() + text_tokens, tokens, rules)
+            self._prefill.submit(PrefillJob(block, tokens, prompt))
+
+    def wait_for_memory(self, timeout_s: float) -> bool:
+        """True once the wanted memory block can be used without a foreground prefill."""
+        block = self._wanted_memory[0]
+        if block == self._active_memory[0] or not self.settings.background_prefill:
+            return True
+        return self._prefill.wait_ready(block, timeout_s)
 
     def tokenize(self, text: str) -> list[int]:
         """The tokens of ``text`` after BOS, re-tokenizing only what changed since earlier calls."""
@@ -152,22 +198,19 @@ class SuggestionEngine:
         def cancelled() -> bool:
             return self._latest_request != request or bool(should_cancel and should_cancel())
 
-        rules = BoundaryRules(
-            max_tokens=max_tokens or self.settings.max_suggestion_tokens,
-            word_completion_tokens=self.settings.word_completion_tokens,
-            stop_at_sentence_end=self.settings.stop_at_sentence_end if stop_at_sentence_end is None else stop_at_sentence_end,
-            stop_at_newline=self.settings.stop_at_newline,
-        )
+        rules = self._boundary_rules(max_tokens, stop_at_sentence_end)
         boundary = SuggestionBoundary(rules)
-        with self._model_lock:
+        with self._priority.foreground(), self._model_lock:
             if self._greedy is None:
                 raise RuntimeError("This suggestion engine was closed; create a new one.")
             tokens, healed = self.tokenize(text), b""
             if self._vocabulary is not None:
                 tokens, healed = split_unfinished_word(tokens, self._vocabulary, self.settings.max_healing_tokens)
-            prompt = self._fit_window(tokens, rules)
+            memory_tokens = self._memory_for_this_suggestion()
+            self._last_text_tokens = tokens[self._bos_length :]
+            prompt = self._fit_window(tokens, memory_tokens, rules)
             decoded_before = self._llm.decoded_tokens
-            reused = self._sync_prefix(prompt, cancelled)
+            reused = sync_prefix(self._llm, prompt, self.settings.prefill_chunk_tokens, cancelled)
             evaluated = self._llm.decoded_tokens - decoded_before
             first_token_ms = first_text_ms = None
             if reused is None:
@@ -179,6 +222,7 @@ class SuggestionEngine:
             stop_reason=boundary.stop_reason or StopReason.LENGTH,
             healed=healed.decode("utf-8", errors="replace"),
             prompt_tokens=len(prompt),
+            memory_tokens=len(memory_tokens),
             reused_tokens=reused or 0,
             evaluated_tokens=evaluated,
             generated_tokens=boundary.tokens,
@@ -189,6 +233,7 @@ class SuggestionEngine:
         )
 
     def close(self) -> None:
+        self._prefill.close()
         with self._model_lock:
             if self._greedy is not None:
                 llama_cpp.llama_sampler_free(self._greedy)
@@ -206,40 +251,50 @@ class SuggestionEngine:
             self._latest_request += 1
             return self._latest_request
 
-    def _fit_window(self, tokens: list[int], rules: BoundaryRules) -> list[int]:
-        """Drop the oldest text when it outgrows the window, in fixed steps.
+    def _boundary_rules(self, max_tokens: int | None = None, stop_at_sentence_end: bool | None = None) -> BoundaryRules:
+        return BoundaryRules(
+            max_tokens=max_tokens or self.settings.max_suggestion_tokens,
+            word_completion_tokens=self.settings.word_completion_tokens,
+            stop_at_sentence_end=self.settings.stop_at_sentence_end if stop_at_sentence_end is None else stop_at_sentence_end,
+            stop_at_newline=self.settings.stop_at_newline,
+        )
 
-        Dropping in steps of ``context_shift_tokens`` keeps the prompt's start the same
-        from one keystroke to the next, so the cached prefix stays usable in between.
+    def _bos(self) -> list[int]:
+        return self.tokenize("")[: self._bos_length]
+
+    def _memory_for_this_suggestion(self) -> list[int]:
+        """The memory block's tokens, switching to the wanted block when that costs no stall.
+
+        Called under the model lock. With background prefill, the switch happens when
+        the spare context holds the new prompt: the contexts swap.
         """
-        budget = self._llm.n_ctx() - rules.max_tokens - rules.word_completion_tokens - 1
-        if len(tokens) <= budget:
-            return tokens
-        step = self.settings.context_shift_tokens
-        drop = math.ceil((len(tokens) - budget) / step) * step
-        return tokens[:1] + tokens[1 + drop :]  # keep BOS
+        with self._memory_lock:
+            wanted = self._wanted_memory
+        if wanted[0] != self._active_memory[0]:
+            if not self.settings.background_prefill:
+                self._active_memory = wanted
+            elif (ready := self._prefill.swap(self._llm, wanted[0])) is not None:
+                self._llm, self._active_memory = ready, wanted
+        return self._active_memory[1]
 
-    def _sync_prefix(self, prompt: list[int], cancelled: CancelCheck) -> int | None:
-        """Bring the KV cache to ``prompt``; return how many tokens were reused.
+    def _fit_window(self, tokens: list[int], memory_tokens: list[int], rules: BoundaryRules) -> list[int]:
+        """``[BOS][memory][text]``, dropping the oldest text when it outgrows the window, in fixed steps.
 
-        Only the part after the longest cached prefix is evaluated, in chunks so that a
-        new keystroke can cancel a long (cold) prefill between chunks. The last token is
-        always evaluated, so the context's logits are those of this prompt.
+        The memory block is pinned: only the writer's text is cut. Dropping in steps of
+        ``context_shift_tokens`` keeps the prompt's start the same from one keystroke
+        to the next, so the cached prefix stays usable in between.
         """
-        llm = self._llm
-        reusable = min(llm.n_tokens, len(prompt) - 1)
-        reused = 0
-        for cached, wanted in zip(llm.input_ids[:reusable], prompt, strict=False):
-            if cached != wanted:
-                break
-            reused += 1
-        llm.n_tokens = reused  # eval() drops the cache past this point first
-        chunk = self.settings.prefill_chunk_tokens
-        for start in range(reused, len(prompt), chunk):
-            if cancelled():
-                return None
-            llm.eval(prompt[start : start + chunk])
-        return reused
+        bos, text = tokens[: self._bos_length], tokens[self._bos_length :]
+        budget = self._llm.n_ctx() - rules.max_tokens - rules.word_completion_tokens - 1 - len(bos) - len(memory_tokens)
+        if budget <= 0:
+            raise InputError(
+                f"The memory block ({len(memory_tokens)} tokens) leaves no room for text in the {self._llm.n_ctx()}-token "
+                "window: lower client.notes_in_prompt or raise engine.n_ctx."
+            )
+        if len(text) > budget:
+            step = self.settings.context_shift_tokens
+            text = text[math.ceil((len(text) - budget) / step) * step :]
+        return bos + memory_tokens + text
 
     def _generate(
         self,

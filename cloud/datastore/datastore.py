@@ -6,7 +6,6 @@ next open (no index for the current generation) and repaired by a rebuild. A pro
 that serves searches picks up another process's ingest the same way.
 """
 
-import logging
 import sqlite3
 import threading
 import time
@@ -19,13 +18,12 @@ import numpy as np
 
 from cloud.datastore.chunking import Chunk, chunk_document
 from cloud.datastore.documents import Document, Skipped, read_document
-from cloud.datastore.vector_index import build_index, index_kind, nearest, read_index, write_index
+from shared.vector_index import GenerationIndexFiles, build_index, index_kind, nearest
 from shared.durable_files import SQLiteFile
 from shared.embeddings import EMBEDDING_DIM, SentenceEmbedder, WordPieceCounter
 from shared.errors import InputError
 from shared.settings import CloudSettings
 
-logger = logging.getLogger(__name__)
 DATABASE_NAME = "datastore.sqlite"
 BATCHES_PER_COMMIT = 4  # embedding batches per SQLite commit: files in a group commit together
 _SCHEMA = """
@@ -88,6 +86,7 @@ class Datastore:
         self._index: faiss.Index | None = None
         self._index_generation = -1
         self._index_lock = threading.Lock()
+        self._index_files = GenerationIndexFiles(folder, "chunks", settings.ivf_nprobe)
 
     # -- ingest ---------------------------------------------------------------------------
 
@@ -227,7 +226,7 @@ class Datastore:
             return db.execute("SELECT count(*) FROM chunks").fetchone()[0]
 
     def index_path(self, generation: int) -> Path:
-        return self.folder / f"chunks-{generation}.faiss"
+        return self._index_files.path(generation)
 
     def _generation(self) -> int:
         with self._db.reading() as db:
@@ -242,27 +241,13 @@ class Datastore:
         generation = self._generation()
         if self._index is not None and generation == self._index_generation:
             return self._index
-        path = self.index_path(generation)
-        index = self._read_index_file(path)
+        index = self._index_files.load(generation)
         if index is None:
             generation, index = self._build_index_from_database()
-            path = self.index_path(generation)
-            write_index(index, path)
-            for stale in self.folder.glob("chunks-*.faiss"):
-                if stale != path:
-                    stale.unlink(missing_ok=True)
+            self._index_files.save(index, generation)
+            self._index_files.remove_all_but(generation)
         self._index, self._index_generation = index, generation
         return index
-
-    def _read_index_file(self, path: Path) -> faiss.Index | None:
-        """The index in ``path``; None when it is missing or unreadable (then it is rebuilt)."""
-        if not path.is_file():
-            return None
-        try:
-            return read_index(path, self._settings.ivf_nprobe)
-        except RuntimeError as exc:  # FAISS's error for a damaged file
-            logger.warning("index %s is unreadable (%s): rebuilding it from the database", path, exc)
-            return None
 
     def _build_index_from_database(self) -> tuple[int, faiss.Index]:
         """An index of every chunk, and the generation it reflects (read together, so they agree)."""

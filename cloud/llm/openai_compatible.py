@@ -9,17 +9,14 @@ exponential backoff and jitter; what still fails is LLMUnavailable, so the write
 can fall back instead of failing the request.
 """
 
-import random
 import time
 
 import httpx
 
 from cloud.llm.backend import LLMUnavailable
+from shared.retry import RETRIED_STATUS, backoff_delay
 from shared.settings import OpenAIEndpoint, OpenAISettings
 
-BACKOFF_BASE_S = 0.5
-BACKOFF_MAX_S = 8.0
-_RETRIED_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 CHAT_SYSTEM_MESSAGE = (
     "Continue the user's text exactly where it stops. Reply with the continuation only: no preamble, no quotes."
 )
@@ -45,13 +42,13 @@ class OpenAICompatibleLLM:
         problem = ""
         for attempt in range(self._settings.max_retries + 1):
             if attempt:
-                time.sleep(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+                time.sleep(backoff_delay(attempt))
             try:
                 response = self._http.post("/chat/completions" if chat else "/completions", json=body)
             except httpx.HTTPError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
                 continue
-            if response.status_code in _RETRIED_STATUS:
+            if response.status_code in RETRIED_STATUS:
                 problem = f"HTTP {response.status_code}"
                 continue
             if response.status_code != 200:

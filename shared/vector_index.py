@@ -4,6 +4,7 @@ Vectors are normalized, so inner product is cosine. Both index types take our ow
 int64 ids (the chunks' SQLite row ids) and support removal, unlike HNSW.
 """
 
+import logging
 import math
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from shared.durable_files import replace_atomically
 
+logger = logging.getLogger(__name__)
 IVF_LISTS_PER_SQRT_N = 4
 IVF_MIN_POINTS_PER_LIST = 39  # FAISS warns below this many training points per list
 IVF_MAX_TRAINING_POINTS = 100_000
@@ -54,3 +56,41 @@ def nearest(index: faiss.Index, query: np.ndarray, k: int) -> list[tuple[int, fl
         return []
     scores, ids = index.search(query.reshape(1, -1).astype(np.float32), min(k, index.ntotal))
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+
+class GenerationIndexFiles:
+    """Index files named by the SQLite generation they reflect: ``<prefix>-<generation>.faiss``.
+
+    SQLite is the truth and the index is derived from it. A new generation's file is
+    written before SQLite commits that generation and older files are removed only
+    after, so whatever the moment of a crash, the committed generation's file exists
+    or is missing (then it is rebuilt), never half-written.
+    """
+
+    def __init__(self, folder: Path, prefix: str, nprobe: int) -> None:
+        self.folder = folder
+        self.prefix = prefix
+        self.nprobe = nprobe
+
+    def path(self, generation: int) -> Path:
+        return self.folder / f"{self.prefix}-{generation}.faiss"
+
+    def load(self, generation: int) -> faiss.Index | None:
+        """The generation's index; None when it is missing or unreadable (the caller rebuilds it)."""
+        path = self.path(generation)
+        if not path.is_file():
+            return None
+        try:
+            return read_index(path, self.nprobe)
+        except RuntimeError as exc:  # FAISS's error for a damaged file
+            logger.warning("index %s is unreadable (%s): rebuilding it from the database", path, exc)
+            return None
+
+    def save(self, index: faiss.Index, generation: int) -> None:
+        write_index(index, self.path(generation))
+
+    def remove_all_but(self, generation: int) -> None:
+        keep = self.path(generation)
+        for stale in self.folder.glob(f"{self.prefix}-*.faiss"):
+            if stale != keep:
+                stale.unlink(missing_ok=True)

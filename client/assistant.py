@@ -1,0 +1,115 @@
+"""One writer's whole client loop, for the TUI, the CLI and the evaluation.
+
+Text near the cursor picks notes from local memory for the engine's prompt; the
+coordinator decides when the cloud should write new notes; the sync loop brings
+them down, after which the block is chosen again and prefilled in the background.
+Only the engine call is on the suggestion's path, plus a query embedding (about
+4 ms) after the text changed by ``reselect_after_chars``: nothing waits on the
+network.
+"""
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from client.coordinator import MemoryRequestCoordinator, changed_chars
+from client.engine import Suggestion, SuggestionEngine
+from client.memory.local_memory import LocalMemory, LocalNote, memory_folder
+from client.memory.memory_block import MemoryBlock, MemoryBlockSelector
+from client.memory.query_embedder import QueryEmbedder
+from client.sync.cloud_client import LOGIN_HINT, CloudClient
+from client.sync.memory_sync import BackgroundSync, SyncReport, SyncStatus
+from shared.errors import InputError
+from shared.protocol import RequestStatus
+from shared.settings import Settings
+
+REMEMBERED_BLOCKS = 4  # blocks whose notes can still be shown for a suggestion made with them
+
+
+@dataclass(frozen=True)
+class AssistedSuggestion:
+    suggestion: Suggestion
+    notes: tuple[LocalNote, ...]  # the memory block it was made with, in prompt order
+
+
+def open_local_memory(settings: Settings, embedder: QueryEmbedder) -> LocalMemory:
+    """The local memory of the cloud and token the writer logged in with."""
+    client = settings.client
+    if not client.cloud_url or client.token is None:
+        raise InputError(f"No cloud memory service is set: {LOGIN_HINT}.")
+    folder = memory_folder(client.data_dir, client.cloud_url, client.token.get_secret_value())
+    return LocalMemory(folder, embedder, client.note_ivf_threshold)
+
+
+class CompositionAssistant:
+    def __init__(self, settings: Settings, engine: SuggestionEngine, embedder: QueryEmbedder,
+                 memory: LocalMemory, cloud: CloudClient | None) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.memory = memory
+        self._embedder = embedder
+        self._selector = MemoryBlockSelector(memory, settings.client)
+        self.coordinator = MemoryRequestCoordinator(settings.client)
+        self.sync = (
+            BackgroundSync(cloud, memory, settings.client, self._memory_synced, self._request_finished)
+            if cloud is not None else None
+        )
+        self._lock = threading.RLock()
+        self._last_text: str | None = None  # as of the last choice of notes
+        self._latest_text = ""
+        self._blocks: OrderedDict[str, MemoryBlock] = OrderedDict({"": MemoryBlock()})
+
+    def start(self) -> None:
+        if self.sync is not None:
+            self.sync.start()
+
+    def close(self) -> None:
+        if self.sync is not None:
+            self.sync.stop()
+
+    @property
+    def sync_status(self) -> SyncStatus | None:
+        return self.sync.status if self.sync is not None else None
+
+    def suggest(self, text: str, **options: object) -> AssistedSuggestion:
+        """The engine's suggestion for ``text``, with the notes it was made with."""
+        self._latest_text = text
+        self.refresh_memory(text)
+        suggestion = self.engine.suggest(text, **options)  # type: ignore[arg-type]
+        return AssistedSuggestion(suggestion, self.notes_of(self.engine.active_memory))
+
+    def refresh_memory(self, text: str, force: bool = False) -> MemoryBlock:
+        """Choose notes for ``text`` if it changed enough since the last choice; maybe ask the cloud."""
+        with self._lock:
+            if not force and self._last_text is not None and (
+                changed_chars(self._last_text, text) < self.settings.client.reselect_after_chars
+            ):
+                return self._selector.current
+            self._last_text = text
+            vector = self._embedder.embed_one(text[-self.settings.client.memory_query_chars :])
+            block = self._selector.select(vector)
+            self._remember(block)
+            self.engine.set_memory(block.text)
+            if self.sync is not None and self.coordinator.should_request(text, vector):
+                self.sync.send_request(text[-self.settings.client.request_context_chars :])
+            return block
+
+    def notes_of(self, block_text: str) -> tuple[LocalNote, ...]:
+        with self._lock:
+            block = self._blocks.get(block_text)
+        return block.notes if block is not None else ()
+
+    def _remember(self, block: MemoryBlock) -> None:
+        self._blocks[block.text] = block
+        self._blocks.move_to_end(block.text)
+        while len(self._blocks) > REMEMBERED_BLOCKS:
+            self._blocks.popitem(last=False)
+
+    def _memory_synced(self, report: SyncReport) -> None:
+        """On the sync thread: choose notes again now, so the new block prefills before the next pause."""
+        self._selector.notes_removed(report.removed)
+        if self._latest_text.strip():
+            self.refresh_memory(self._latest_text, force=True)
+
+    def _request_finished(self, status: RequestStatus | None) -> None:
+        self.coordinator.request_finished()

@@ -1,0 +1,142 @@
+"""Evaluating a new prompt start in a spare llama context while suggestions go on.
+
+A new memory block sits before the writer's text, so it invalidates the whole
+cached prompt: about 4 s of prefill for 1,000 tokens with a quantized KV cache on 2
+cores. Instead a second context (the weights are mmapped, so they are shared)
+evaluates ``[BOS][new memory][text]`` in small chunks, and the engine swaps it in
+at the next suggestion after it is ready. Suggestions keep the cores: a chunk
+starts only when no suggestion is running or waiting, so a suggestion waits at most
+for the one chunk in flight.
+"""
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import llama_cpp
+
+from client.engine.kv_cache import sync_prefix
+
+
+class CorePriority:
+    """Suggestions first: background chunks run only when no suggestion runs or waits."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._foreground = 0  # suggestions running or waiting
+        self._background_running = False
+
+    @contextmanager
+    def foreground(self) -> Iterator[None]:
+        with self._changed:
+            self._foreground += 1
+            while self._background_running:
+                self._changed.wait()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._foreground -= 1
+                self._changed.notify_all()
+
+    @contextmanager
+    def background(self) -> Iterator[None]:
+        with self._changed:
+            while self._foreground:
+                self._changed.wait()
+            self._background_running = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._background_running = False
+                self._changed.notify_all()
+
+
+@dataclass(frozen=True)
+class PrefillJob:
+    memory_text: str
+    memory_tokens: list[int]
+    prompt: list[int]  # [BOS][memory][text as it was when the job was made]
+
+
+class BackgroundPrefill:
+    def __init__(self, make_context: Callable[[], llama_cpp.Llama], chunk_tokens: int, priority: CorePriority) -> None:
+        self._make_context = make_context
+        self._chunk_tokens = chunk_tokens
+        self._priority = priority
+        self._state = threading.Condition()
+        self._spare: llama_cpp.Llama | None = None
+        self._job: PrefillJob | None = None  # the newest job; a running job that is no longer it stops
+        self._ready: PrefillJob | None = None  # done in the spare context, waiting for the swap
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def spare(self) -> llama_cpp.Llama | None:
+        return self._spare
+
+    def submit(self, job: PrefillJob) -> None:
+        with self._state:
+            if self._closed:
+                return
+            self._job, self._ready = job, None
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="memory-prefill", daemon=True)
+                self._thread.start()
+            self._state.notify_all()
+
+    def swap(self, current: llama_cpp.Llama, memory_text: str) -> llama_cpp.Llama | None:
+        """The spare context, if it is ready with ``memory_text``; ``current`` becomes the spare."""
+        with self._state:
+            ready = self._ready
+            if ready is None or ready.memory_text != memory_text or self._spare is None:
+                return None
+            spare, self._spare, self._ready = self._spare, current, None
+            if self._job is ready:
+                self._job = None
+            return spare
+
+    def wait_ready(self, memory_text: str, timeout_s: float) -> bool:
+        with self._state:
+            return self._state.wait_for(
+                lambda: self._ready is not None and self._ready.memory_text == memory_text, timeout=timeout_s
+            )
+
+    def close(self) -> None:
+        with self._state:
+            self._closed = True
+            self._state.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+        if self._spare is not None:
+            self._spare.close()
+            self._spare = None
+
+    def _run(self) -> None:
+        while True:
+            with self._state:
+                self._state.wait_for(lambda: self._closed or (self._job is not None and self._ready is not self._job))
+                if self._closed:
+                    return
+                job = self._job
+            if self._spare is None:
+                context = self._make_context()  # about 0.3 s: the weights are already mapped
+                with self._state:
+                    self._spare = context
+            finished = self._prefill(job)
+            with self._state:
+                if finished and self._job is job:
+                    self._ready = job
+                    self._state.notify_all()
+
+    def _prefill(self, job: PrefillJob) -> bool:
+        """Evaluate the job's prompt in the spare context; False if a newer job or close stopped it."""
+
+        def stop_or_wait() -> bool:
+            with self._state:
+                return self._closed or self._job is not job
+
+        reused = sync_prefix(self._spare, job.prompt, self._chunk_tokens, stop_or_wait, self._priority.background)
+        return reused is not None
