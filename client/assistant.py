@@ -20,7 +20,7 @@ from client.memory.query_embedder import QueryEmbedder
 from client.sync.cloud_client import LOGIN_HINT, CloudClient
 from client.sync.memory_sync import BackgroundSync, SyncReport, SyncStatus
 from shared.errors import InputError
-from shared.protocol import RequestStatus
+from shared.protocol import RequestState, RequestStatus
 from shared.settings import Settings
 
 REMEMBERED_BLOCKS = 4  # blocks whose notes can still be shown for a suggestion made with them
@@ -112,4 +112,5 @@ class CompositionAssistant:
             self.refresh_memory(self._latest_text, force=True)
 
     def _request_finished(self, status: RequestStatus | None) -> None:
-        self.coordinator.request_finished()
+        delivered = status is not None and status.state in (RequestState.DONE, RequestState.SUPERSEDED)
+        self.coordinator.request_finished(delivered)

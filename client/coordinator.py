@@ -54,7 +54,8 @@ class MemoryRequestCoordinator:
         self._settings = settings
         self._clock = clock
         self._lock = threading.Lock()
-        self._last: _Sent | None = None
+        self._delivered: _Sent | None = None  # the last context the cloud wrote notes for: drift is measured from it
+        self._last_attempt_at: float | None = None
         self._pending: _Sent | None = None
 
     @property
@@ -71,20 +72,23 @@ class MemoryRequestCoordinator:
         with self._lock:
             if self._pending_is_live() and self._is_near(self._pending, vector):
                 return False
-            last = self._last
-            if last is not None:
-                if now - last.at < settings.min_request_interval_s:
-                    return False
-                drifted = (changed_chars(last.context, context) >= settings.drift_changed_chars
-                           or embedding_distance(last.vector, vector) >= settings.drift_embedding_distance)
+            if self._last_attempt_at is not None and now - self._last_attempt_at < settings.min_request_interval_s:
+                return False
+            delivered = self._delivered
+            if delivered is not None:
+                drifted = (changed_chars(delivered.context, context) >= settings.drift_changed_chars
+                           or embedding_distance(delivered.vector, vector) >= settings.drift_embedding_distance)
                 if not drifted:
                     return False
-            self._last = self._pending = _Sent(context, vector, now)
+            self._pending = _Sent(context, vector, now)
+            self._last_attempt_at = now
             return True
 
-    def request_finished(self) -> None:
-        """The pending request finished, failed or could not be sent."""
+    def request_finished(self, delivered: bool) -> None:
+        """The pending request ended: with notes written (``delivered``), or failed, or never sent."""
         with self._lock:
+            if delivered and self._pending is not None:
+                self._delivered = self._pending
             self._pending = None
 
     def _pending_is_live(self) -> bool:

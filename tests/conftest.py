@@ -103,3 +103,32 @@ def cloud_settings(tmp_path: Path, ingested_data: Path, model_cache: Path) -> "S
     data = tmp_path / "cloud"
     shutil.copytree(ingested_data, data)
     return load_settings(cache_dir=model_cache, cloud={"data_dir": data})
+
+
+@pytest.fixture
+def cloud_server(cloud_settings, embedder) -> Iterator["LocalServer"]:  # type: ignore[no-untyped-def]  # noqa: F821
+    """The cloud API with the extractive writer, on a loopback port, over a fresh copy of the corpus."""
+    from cloud.local_server import LocalServer
+    from cloud.service import CloudService
+    from shared.settings import WriterKind
+
+    service = CloudService(cloud_settings, writer_kind=WriterKind.EXTRACTIVE, embedder=embedder)
+    with LocalServer(service) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder holding the client's MiniLM exported to ONNX (once per session, about 10 s)."""
+    from client.memory.query_embedder import onnx_model_path
+
+    cache = tmp_path_factory.mktemp("onnx-cache")
+    onnx_model_path(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def query_embedder(onnx_cache: Path) -> "QueryEmbedder":  # noqa: F821
+    from client.memory.query_embedder import QueryEmbedder
+
+    return QueryEmbedder(onnx_cache, n_threads=2)

@@ -16,10 +16,8 @@ WAIT_S = 60
 
 
 @pytest.fixture
-def server(cloud_settings, embedder) -> Iterator[LocalServer]:  # type: ignore[no-untyped-def]
-    service = CloudService(cloud_settings, writer_kind=WriterKind.EXTRACTIVE, embedder=embedder)
-    with LocalServer(service) as running:
-        yield running
+def server(cloud_server: LocalServer) -> LocalServer:
+    return cloud_server
 
 
 def _client(server: LocalServer, tenant: str | None) -> httpx.Client:
