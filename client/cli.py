@@ -200,7 +200,7 @@ def _notes_table(title: str, notes: "Sequence[LocalNote]") -> Table:
     table.add_column("note")
     table.add_column("source")
     for note in notes:
-        sources = ", ".join(sorted({source.path for source in note.sources}))
+        sources = ", ".join(sorted({Path(source.path).name for source in note.sources}))  # the cloud's paths are long
         table.add_row(str(note.version), terminal_safe(note.text), terminal_safe(sources))
     return table
 

@@ -1,10 +1,15 @@
-"""The API served on a loopback port from a background thread: for tests, benchmarks and demos."""
+"""Serving on loopback for tests, benchmarks and demos: in a thread, or as a process of its own."""
 
 import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
+import httpx
 import uvicorn
 
 from cloud.api import create_app
@@ -12,6 +17,7 @@ from cloud.service import CloudService
 
 STARTUP_TIMEOUT_S = 60.0
 _POLL_S = 0.02
+_PROCESS_POLL_S = 0.5
 
 
 def free_loopback_port() -> int:
@@ -43,3 +49,30 @@ class LocalServer:
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self._server.should_exit = True
         self._thread.join()
+
+
+@contextmanager
+def server_process(args: list[str], ready_url: str, startup_s: float, headers: dict[str, str] | None = None,
+                   env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+    """A server, ``python ARGS``, ready once ``ready_url`` answers 200 and stopped when the block ends.
+
+    Fails with the server's stderr if it never got ready.
+    """
+    process = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + startup_s
+    try:
+        while True:
+            try:
+                if httpx.get(ready_url, headers=headers).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"{' '.join(args)} did not start: {process.stderr.read()[-2000:]}")
+            time.sleep(_PROCESS_POLL_S)
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -13,7 +13,6 @@ reports/cloud.json.
 """
 
 import argparse
-import json
 import os
 import platform
 import random
@@ -38,6 +37,7 @@ from shared.corpus import corpus_files, cut_at_sentence, read_prose  # noqa: E40
 from shared.embeddings import EMBEDDING_DIM, SentenceEmbedder, WordPieceCounter, cpu_has_native_bf16  # noqa: E402
 from shared.llama_loading import load_llama  # noqa: E402
 from shared.model_files import default_gguf_path  # noqa: E402
+from scripts.bench_support import percentile, write_report  # noqa: E402
 from shared.settings import PYTHON_DOCS_DIR, EmbeddingPrecision, Settings, WriterKind, load_settings  # noqa: E402
 
 QUICK_FILES = ["tutorial/classes.rst.txt", "tutorial/datastructures.rst.txt", "tutorial/controlflow.rst.txt"]
@@ -47,9 +47,6 @@ POLL_S = 0.05
 REQUEST_TIMEOUT_S = 300
 console = Console()
 
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
 
 
 def sample_contexts(corpus: Path, count: int, seed: int) -> list[str]:
@@ -221,10 +218,8 @@ def main() -> None:
             service = CloudService(settings, writer_kind=kind)
         report["requests"][kind] = bench_requests(service, contexts[: args.requests])
     service.stop()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(report, args.out, console)
     print_tables(report)
-    console.print(f"wrote {args.out}")
 
 
 def print_tables(report: dict) -> None:

@@ -11,7 +11,6 @@ writes reports/engine.json.
 """
 
 import argparse
-import json
 import math
 import platform
 import random
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from client.engine import KV_CACHE_TYPES, SuggestionEngine  # noqa: E402
 from shared.corpus import read_prose  # noqa: E402
+from scripts.bench_support import percentile, write_report  # noqa: E402
 from shared.settings import EngineSettings, KVPreset, load_settings  # noqa: E402
 
 DEFAULT_PRESET = KVPreset.Q8Q4
@@ -44,9 +44,6 @@ LONG_DOCUMENT = "reference/datamodel"
 TOKENIZER_SIZES = (4_000, 16_000, 120_000)
 console = Console(stderr=True)
 
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q))
 
 
 def document_tokens(engine: SuggestionEngine, corpus: Path, names: list[str]) -> list[list[int]]:
@@ -256,10 +253,8 @@ def main() -> None:
             "command": "python scripts/bench_engine.py" + (" --quick" if args.quick else ""),
         },
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(report, args.out, console)
     print_table(report)
-    console.log(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -132,3 +132,13 @@ def query_embedder(onnx_cache: Path) -> "QueryEmbedder":  # noqa: F821
     from client.memory.query_embedder import QueryEmbedder
 
     return QueryEmbedder(onnx_cache, n_threads=2)
+
+
+@pytest.fixture
+def client_cache(tmp_path: Path, model_cache: Path, onnx_cache: Path) -> Path:
+    """A cache folder holding both client models (links to the session's copies)."""
+    cache = tmp_path / "cache"
+    (cache / "models").mkdir(parents=True)
+    for model in [*(model_cache / "models").iterdir(), *(onnx_cache / "models").iterdir()]:
+        (cache / "models" / model.name).symlink_to(model)
+    return cache

@@ -11,7 +11,7 @@ from tests.processes import hermetic_env
 
 
 def hybridrag(*args: str, cache: Path, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = hermetic_env(HYBRIDRAG_CACHE_DIR=str(cache), HYBRIDRAG_CONFIG=str(cache / "absent.toml"), **env)
+    environment = hermetic_env(**({"HYBRIDRAG_CACHE_DIR": str(cache), "HYBRIDRAG_CONFIG": str(cache / "absent.toml")} | env))
     return subprocess.run(
         [sys.executable, "-m", "client.cli", *args],
         input=stdin,

@@ -16,7 +16,8 @@ import pytest
 
 from cloud.local_server import free_loopback_port
 from shared.settings import PYTHON_DOCS_DIR
-from tests.processes import hermetic_env, server_process
+from cloud.local_server import server_process
+from tests.processes import hermetic_env
 from tests.test_cli import hybridrag
 
 STARTUP_S = 180
@@ -70,7 +71,7 @@ def serving(data: str, model_cache: Path) -> Iterator[tuple[str, subprocess.Pope
     env = {"HYBRIDRAG_CACHE_DIR": str(model_cache), "HYBRIDRAG_CONFIG": str(Path(data) / "absent.toml")}
     url = f"http://127.0.0.1:{port}"
     with server_process(["-m", "client.cli", "cloud", "serve", "--port", str(port), "--data-dir", data],
-                        f"{url}/healthz", STARTUP_S, env=env) as process:
+                        f"{url}/healthz", STARTUP_S, env=hermetic_env(**env)) as process:
         yield url, process
 
 

@@ -18,7 +18,8 @@ from cloud.writers.note_writer import NoteValidator
 from shared.embeddings import WordPieceCounter
 from shared.model_files import default_gguf_path
 from shared.settings import OpenAIEndpoint, OpenAISettings
-from tests.processes import server_process
+from cloud.local_server import server_process
+from tests.processes import hermetic_env
 
 API_KEY = "test-key"
 STARTUP_S = 120
@@ -35,7 +36,8 @@ def openai_server(model_cache: Path) -> Iterator[str]:
     base_url = f"http://127.0.0.1:{port}/v1"
     args = ["-m", "llama_cpp.server", "--model", str(default_gguf_path(model_cache)), "--model_alias", "gemma",
             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--api_key", API_KEY, "--verbose", "false"]
-    with server_process(args, f"{base_url}/models", STARTUP_S, headers={"Authorization": f"Bearer {API_KEY}"}):
+    with server_process(args, f"{base_url}/models", STARTUP_S, headers={"Authorization": f"Bearer {API_KEY}"},
+                        env=hermetic_env()):
         yield base_url
 
 

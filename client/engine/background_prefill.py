@@ -87,16 +87,21 @@ class BackgroundPrefill:
                 self._thread.start()
             self._state.notify_all()
 
-    def swap(self, current: llama_cpp.Llama, memory_text: str) -> llama_cpp.Llama | None:
-        """The spare context, if it is ready with ``memory_text``; ``current`` becomes the spare."""
+    def take_prepared(self, current: llama_cpp.Llama, job: PrefillJob, max_tail: int) -> llama_cpp.Llama | None:
+        """The spare context if it holds ``job.prompt`` but for at most ``max_tail`` tokens; ``current`` becomes the spare.
+
+        Otherwise the job is (re)submitted for the prompt as it is now: the spare keeps
+        what it evaluated so far, so catching up with the writer's newest words is cheap.
+        """
         with self._state:
             ready = self._ready
-            if ready is None or ready.memory_text != memory_text or self._spare is None:
-                return None
-            spare, self._spare, self._ready = self._spare, current, None
-            if self._job is ready:
-                self._job = None
-            return spare
+            if (ready is not None and self._spare is not None and ready.memory_text == job.memory_text
+                    and len(job.prompt) - _shared_prefix_length(ready.prompt, job.prompt) <= max_tail):
+                spare, self._spare, self._ready, self._job = self._spare, current, None, None
+                return spare
+            if self._job is None or self._job.prompt != job.prompt:
+                self.submit(job)  # the condition's lock is reentrant
+            return None
 
     def wait_ready(self, memory_text: str, timeout_s: float) -> bool:
         with self._state:
@@ -140,3 +145,12 @@ class BackgroundPrefill:
 
         reused = sync_prefix(self._spare, job.prompt, self._chunk_tokens, stop_or_wait, self._priority.background)
         return reused is not None
+
+
+def _shared_prefix_length(a: list[int], b: list[int]) -> int:
+    length = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        length += 1
+    return length

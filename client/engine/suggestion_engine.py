@@ -206,7 +206,7 @@ class SuggestionEngine:
             tokens, healed = self.tokenize(text), b""
             if self._vocabulary is not None:
                 tokens, healed = split_unfinished_word(tokens, self._vocabulary, self.settings.max_healing_tokens)
-            memory_tokens = self._memory_for_this_suggestion()
+            memory_tokens = self._memory_for_this_suggestion(tokens, rules)
             self._last_text_tokens = tokens[self._bos_length :]
             prompt = self._fit_window(tokens, memory_tokens, rules)
             decoded_before = self._llm.decoded_tokens
@@ -262,19 +262,24 @@ class SuggestionEngine:
     def _bos(self) -> list[int]:
         return self.tokenize("")[: self._bos_length]
 
-    def _memory_for_this_suggestion(self) -> list[int]:
+    def _memory_for_this_suggestion(self, tokens: list[int], rules: BoundaryRules) -> list[int]:
         """The memory block's tokens, switching to the wanted block when that costs no stall.
 
         Called under the model lock. With background prefill, the switch happens when
-        the spare context holds the new prompt: the contexts swap.
+        the spare context holds the new prompt but for a chunk or so: the contexts
+        swap. Until then suggestions use the old block, and the spare keeps catching
+        up with the writer's text.
         """
         with self._memory_lock:
             wanted = self._wanted_memory
         if wanted[0] != self._active_memory[0]:
             if not self.settings.background_prefill:
                 self._active_memory = wanted
-            elif (ready := self._prefill.swap(self._llm, wanted[0])) is not None:
-                self._llm, self._active_memory = ready, wanted
+            else:
+                job = PrefillJob(wanted[0], wanted[1], self._fit_window(tokens, wanted[1], rules))
+                prepared = self._prefill.take_prepared(self._llm, job, self.settings.background_chunk_tokens)
+                if prepared is not None:
+                    self._llm, self._active_memory = prepared, wanted
         return self._active_memory[1]
 
     def _fit_window(self, tokens: list[int], memory_tokens: list[int], rules: BoundaryRules) -> list[int]:
