@@ -30,15 +30,15 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared.vector_index import build_index, nearest  # noqa: E402
 from cloud.local_server import LocalServer  # noqa: E402
 from cloud.service import CloudService  # noqa: E402
+from scripts.bench_support import percentile, write_report  # noqa: E402
 from shared.corpus import corpus_files, cut_at_sentence, read_prose  # noqa: E402
 from shared.embeddings import EMBEDDING_DIM, SentenceEmbedder, WordPieceCounter, cpu_has_native_bf16  # noqa: E402
 from shared.llama_loading import load_llama  # noqa: E402
 from shared.model_files import default_gguf_path  # noqa: E402
-from scripts.bench_support import percentile, write_report  # noqa: E402
 from shared.settings import PYTHON_DOCS_DIR, EmbeddingPrecision, Settings, WriterKind, load_settings  # noqa: E402
+from shared.vector_index import build_index, nearest  # noqa: E402
 
 QUICK_FILES = ["tutorial/classes.rst.txt", "tutorial/datastructures.rst.txt", "tutorial/controlflow.rst.txt"]
 INDEX_SIZES = [10_000, 50_000, 200_000]

@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from client.engine import KV_CACHE_TYPES, SuggestionEngine  # noqa: E402
-from shared.corpus import read_prose  # noqa: E402
 from scripts.bench_support import percentile, write_report  # noqa: E402
+from shared.corpus import read_prose  # noqa: E402
 from shared.settings import EngineSettings, KVPreset, load_settings  # noqa: E402
 
 DEFAULT_PRESET = KVPreset.Q8Q4

@@ -6,7 +6,6 @@ from them, so the OpenAPI spec the server publishes is exactly this file.
 
 from datetime import datetime
 from enum import StrEnum
-
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field

@@ -1,26 +1,15 @@
 """The client memory benchmark still runs and writes the report shape the README promises (never its timings)."""
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.processes import hermetic_env
-from tests.test_bench_engine import ROOT
+from tests.processes import run_quick_benchmark
 
 
 @pytest.mark.slow
 def test_quick_benchmark_writes_client_memory_report(tmp_path: Path, client_cache: Path) -> None:
-    out = tmp_path / "client_memory.json"
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench_client_memory.py"), "--quick", "--out", str(out)],
-        capture_output=True, text=True, timeout=900,
-        env=hermetic_env(HYBRIDRAG_CACHE_DIR=str(client_cache), HYBRIDRAG_CONFIG=str(tmp_path / "none.toml")),
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    report = json.loads(out.read_text())
+    run, report = run_quick_benchmark("bench_client_memory.py", tmp_path / "client_memory.json", client_cache)
     assert {"onnx_ms_p50", "onnx_ms_p95", "torch_fp32_ms_p50", "torch_fp32_ms_p95", "min_cosine",
             "cursor_query_ms_p50"} <= set(report["embedding"])
     assert report["embedding"]["min_cosine"] >= 0.999

@@ -3,16 +3,12 @@
 Shape only: tests never judge timings.
 """
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.processes import hermetic_env
+from tests.processes import run_quick_benchmark
 
-ROOT = Path(__file__).resolve().parents[1]
 PRESET_FIELDS = {
     "kv_bytes_per_token", "ppl", "ppl_delta_pct", "prompt_tok_s", "decode_tok_s_64", "decode_tok_s_1700",
     "first_token_ms_p50", "first_token_ms_p95", "suggestion16_ms_p50", "first_text_ms_p50", "first_text_ms_p95",
@@ -21,13 +17,7 @@ PRESET_FIELDS = {
 
 @pytest.mark.slow
 def test_quick_benchmark_writes_engine_report(tmp_path: Path, model_cache: Path) -> None:
-    out = tmp_path / "engine.json"
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "bench_engine.py"), "--quick", "--presets", "f16,q8q4", "--out", str(out)],
-        capture_output=True, text=True, timeout=900, env=hermetic_env(HYBRIDRAG_CACHE_DIR=str(model_cache)),
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    report = json.loads(out.read_text())
+    run, report = run_quick_benchmark("bench_engine.py", tmp_path / "engine.json", model_cache, "--presets", "f16,q8q4")
     assert report["default"] == "q8q4"
     assert set(report["presets"]) == {"f16", "q8q4"}
     for row in report["presets"].values():

@@ -14,9 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cloud.local_server import free_loopback_port
+from cloud.local_server import free_loopback_port, server_process
 from shared.settings import PYTHON_DOCS_DIR
-from cloud.local_server import server_process
 from tests.processes import hermetic_env
 from tests.test_cli import hybridrag
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from cloud.datastore import Datastore
-from shared.vector_index import build_index, index_kind, nearest
 from shared.settings import CloudSettings
+from shared.vector_index import build_index, index_kind, nearest
 
 
 def _store(folder: Path, embedder) -> Datastore:  # type: ignore[no-untyped-def]

@@ -12,13 +12,12 @@ import pytest
 from cloud.datastore import RetrievedChunk
 from cloud.llm.backend import LLMUnavailable
 from cloud.llm.openai_compatible import OpenAICompatibleLLM
-from cloud.local_server import free_loopback_port
+from cloud.local_server import free_loopback_port, server_process
 from cloud.writers.llm_writer import EXAMPLES, LLMNoteWriter
 from cloud.writers.note_writer import NoteValidator
 from shared.embeddings import WordPieceCounter
 from shared.model_files import default_gguf_path
 from shared.settings import OpenAIEndpoint, OpenAISettings
-from cloud.local_server import server_process
 from tests.processes import hermetic_env
 
 API_KEY = "test-key"

@@ -18,11 +18,11 @@ import numpy as np
 
 from cloud.datastore.chunking import Chunk, chunk_document
 from cloud.datastore.documents import Document, Skipped, read_document
-from shared.vector_index import GenerationIndexFiles, build_index, index_kind, nearest
 from shared.durable_files import SQLiteFile
 from shared.embeddings import EMBEDDING_DIM, SentenceEmbedder, WordPieceCounter
 from shared.errors import InputError
 from shared.settings import CloudSettings
+from shared.vector_index import GenerationIndexFiles, build_index, index_kind, nearest
 
 DATABASE_NAME = "datastore.sqlite"
 BATCHES_PER_COMMIT = 4  # embedding batches per SQLite commit: files in a group commit together
