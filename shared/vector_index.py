@@ -90,7 +90,23 @@ class GenerationIndexFiles:
         write_index(index, self.path(generation))
 
     def remove_all_but(self, generation: int) -> None:
-        keep = self.path(generation)
-        for stale in self.folder.glob(f"{self.prefix}-*.faiss"):
-            if stale != keep:
-                stale.unlink(missing_ok=True)
+        """Only while no other writer can be writing a newer generation's file (in the writers' lock)."""
+        for path, other in self._files():
+            if other != generation:
+                path.unlink(missing_ok=True)
+        for partial in self.folder.glob(f".{self.prefix}-*.partial"):  # a write killed half-way
+            partial.unlink(missing_ok=True)
+
+    def remove_older_than(self, generation: int) -> None:
+        """After a commit: a newer file may be another process's, about to commit."""
+        for path, other in self._files():
+            if other < generation:
+                path.unlink(missing_ok=True)
+
+    def _files(self) -> list[tuple[Path, int]]:
+        found = []
+        for path in self.folder.glob(f"{self.prefix}-*.faiss"):
+            number = path.stem.removeprefix(f"{self.prefix}-")
+            if number.isdigit():
+                found.append((path, int(number)))
+        return found

@@ -145,3 +145,21 @@ def test_each_cloud_and_token_has_its_own_folder(tmp_path: Path) -> None:
     assert alice != memory_folder(tmp_path, "http://127.0.0.1:8765", "token-b")
     assert alice != memory_folder(tmp_path, "http://10.0.0.1:8765", "token-a")
     assert not (alice / DATABASE_NAME).exists()
+
+
+def test_two_processes_syncing_one_memory_apply_each_delta_once_and_see_each_others_notes(tmp_path: Path, query_embedder) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "memory"
+    tui = LocalMemory(folder, query_embedder, ivf_threshold=50_000)  # e.g. the TUI's sync loop...
+    cli = LocalMemory(folder, query_embedder, ivf_threshold=50_000)  # ...and `hybridrag sync` in another terminal
+    first = _delta(0, 1, [_note(0, 1), _note(1, 1)])
+    assert len(tui.apply_delta(first).added) == 2
+    assert not cli.apply_delta(first).changed  # the same delta, fetched before the other applied it
+    assert cli.apply_delta(_delta(1, 2, [_note(4, 2)], removed=[_note(0, 1).note_id])).changed
+    hits = tui.search(query_embedder.embed_one("What runs when a class is instantiated?"), 5)
+    assert [hit.text for hit in hits][0] == FACTS[4] and len(hits) == 2  # the other's change, index included
+    assert tui.version == cli.version == 2
+    tui.close()
+    cli.close()
+    reopened = LocalMemory(folder, query_embedder, ivf_threshold=50_000)
+    assert reopened.note_count == 2 and len(list(folder.glob("notes-*.faiss"))) == 1
+    reopened.close()

@@ -92,8 +92,12 @@ class LocalMemory:
         self._ivf_threshold = ivf_threshold
         self._db = SQLiteFile(folder / DATABASE_NAME, _SCHEMA)
         self._index_files = GenerationIndexFiles(folder, INDEX_PREFIX, IVF_NPROBE)
-        self._write_lock = threading.Lock()  # one apply at a time; searches never wait for it
-        self._index = self._open_index()
+        self._write_lock = threading.RLock()  # one apply at a time in this process
+        self._index: faiss.Index | None = None
+        self._index_generation = -1
+        with self._db.transaction() as db:  # the writers' lock: no apply is writing a file now
+            self._index_at(db, _meta_int(db, "generation"))  # rebuilt if missing, damaged or out of step
+            self._index_files.remove_all_but(self._index_generation)  # a crashed apply's uncommitted file
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -109,7 +113,7 @@ class LocalMemory:
 
     @property
     def index_kind(self) -> str:
-        return index_kind(self._index)
+        return index_kind(self._current_index())
 
     def notes(self) -> list[LocalNote]:
         """Every note, oldest version first."""
@@ -119,7 +123,7 @@ class LocalMemory:
 
     def search(self, query: np.ndarray, k: int) -> list[LocalNote]:
         """The ``k`` notes nearest to ``query`` (a normalized vector), best first."""
-        hits = nearest(self._index, query, k)  # the index in hand: an apply swaps in a new one whole
+        hits = nearest(self._current_index(), query, k)
         if not hits:
             return []
         scores = dict(hits)
@@ -135,21 +139,11 @@ class LocalMemory:
 
     def apply_delta(self, delta: MemoryDelta) -> AppliedDelta:
         """Bring the memory to ``delta.version``; atomic, and a no-op for a delta already applied."""
-        with self._write_lock:
-            current = self.version
-            if delta.since > current:
-                raise MemoryGapError(
-                    f"A memory delta from version {delta.since} cannot apply to local version {current}: "
-                    "sync again (it asks from the local version)."
-                )
-            if delta.version <= current:
-                return AppliedDelta(current, current, (), ())
-            return self._commit(delta.version, delta.added, delta.removed, replace_all=False)
+        return self._commit(delta.version, delta.added, delta.removed, since=delta.since)
 
     def replace_all(self, notes: Sequence[MemoryNote], version: int) -> AppliedDelta:
         """Make the memory exactly ``notes`` at ``version``: a full resync, in one step."""
-        with self._write_lock:
-            return self._commit(version, notes, (), replace_all=True)
+        return self._commit(version, notes, (), since=None)
 
     def close(self) -> None:
         self._db.close()
@@ -157,61 +151,92 @@ class LocalMemory:
     # -- internals --------------------------------------------------------------------------
 
     def _commit(
-        self, version: int, added: Sequence[MemoryNote], removed: Sequence[str], replace_all: bool
+        self, version: int, added: Sequence[MemoryNote], removed: Sequence[str], since: int | None
     ) -> AppliedDelta:
-        with self._db.reading() as db:
-            present = {row[0] for row in db.execute("SELECT note_id FROM notes")}
-        wanted = {note.note_id for note in added}
-        gone = sorted(present - wanted) if replace_all else sorted((set(removed) & present) - wanted)
-        new = list({note.note_id: note for note in added if note.note_id not in present}.values())
-        vectors = self._embedder.embed([note.text for note in new]) if new else np.zeros((0, EMBEDDING_DIM), np.float32)
-        with self._db.transaction() as db:
-            from_version = _meta_int(db, "version")
-            gone_rows = _row_ids(db, gone)
-            db.executemany("DELETE FROM notes WHERE note_id = ?", [(note_id,) for note_id in gone])
-            new_rows = []
-            for note, vector in zip(new, vectors, strict=True):
-                cursor = db.execute(
-                    "INSERT INTO notes (note_id, version, text, sources, embedding) VALUES (?, ?, ?, ?, ?)",
-                    (note.note_id, note.version, note.text, _sources_json(note.sources), vector.tobytes()),
-                )
-                new_rows.append(cursor.lastrowid)
-            db.execute("UPDATE meta SET value = ? WHERE key = 'version'", (str(version),))
-            db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
-            generation = _meta_int(db, "generation")
-            index = self._next_index(db, gone_rows, np.array(new_rows, dtype=np.int64), vectors)
-            self._index_files.save(index, generation)  # on disk before the version it belongs to commits
-        self._index = index
-        self._index_files.remove_all_but(generation)
-        return AppliedDelta(from_version, version, tuple(_to_local(note) for note in new), tuple(gone))
+        """Apply a change; ``since`` None replaces everything.
+
+        Every decision is taken inside the SQLite transaction, so two processes syncing
+        the same memory (the TUI's loop and a `hybridrag sync`) cannot both apply one
+        delta. The slow part, embedding, runs before it, for the notes that look new.
+        """
+        with self._write_lock:
+            with self._db.reading() as db:
+                present = {row[0] for row in db.execute("SELECT note_id FROM notes")}
+            vectors = self._embed_new(added, present)
+            with self._db.transaction() as db:
+                from_version = _meta_int(db, "version")
+                if since is not None and since > from_version:
+                    raise MemoryGapError(
+                        f"A memory delta from version {since} cannot apply to local version {from_version}: "
+                        "sync again (it asks from the local version)."
+                    )
+                if since is not None and version <= from_version:
+                    return AppliedDelta(from_version, from_version, (), ())  # applied already, here or elsewhere
+                base = self._index_at(db, _meta_int(db, "generation"))  # another process may have moved it
+                present = {row[0] for row in db.execute("SELECT note_id FROM notes")}
+                wanted = {note.note_id for note in added}
+                gone = sorted(present - wanted) if since is None else sorted((set(removed) & present) - wanted)
+                new = list({note.note_id: note for note in added if note.note_id not in present}.values())
+                vectors |= self._embed_new(new, set(vectors))  # notes another process removed meanwhile: rare
+                gone_rows = _row_ids(db, gone)
+                db.executemany("DELETE FROM notes WHERE note_id = ?", [(note_id,) for note_id in gone])
+                new_rows = [
+                    db.execute(
+                        "INSERT INTO notes (note_id, version, text, sources, embedding) VALUES (?, ?, ?, ?, ?)",
+                        (note.note_id, note.version, note.text, _sources_json(note.sources),
+                         vectors[note.note_id].tobytes()),
+                    ).lastrowid
+                    for note in new
+                ]
+                db.execute("UPDATE meta SET value = ? WHERE key = 'version'", (str(version),))
+                db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+                generation = _meta_int(db, "generation")
+                new_vectors = np.array([vectors[note.note_id] for note in new], np.float32).reshape(-1, EMBEDDING_DIM)
+                index = self._next_index(db, base, gone_rows, np.array(new_rows, dtype=np.int64), new_vectors)
+                self._index_files.save(index, generation)  # on disk before the version it belongs to commits
+            self._index, self._index_generation = index, generation
+            self._index_files.remove_older_than(generation)
+            return AppliedDelta(from_version, version, tuple(_to_local(note) for note in new), tuple(gone))
+
+    def _embed_new(self, notes: Sequence[MemoryNote], known: set[str]) -> dict[str, np.ndarray]:
+        texts = {note.note_id: note.text for note in notes if note.note_id not in known}
+        if not texts:
+            return {}
+        return dict(zip(texts, self._embedder.embed(list(texts.values())), strict=True))
 
     def _next_index(
-        self, db: sqlite3.Connection, gone_rows: list[int], new_rows: np.ndarray, vectors: np.ndarray
+        self, db: sqlite3.Connection, base: faiss.Index, gone_rows: list[int], new_rows: np.ndarray, vectors: np.ndarray
     ) -> faiss.Index:
-        """The current index with this change, as a new object (searches go on using the old one)."""
+        """``base`` with this change, as a new object (searches go on using ``base`` meanwhile)."""
         count = db.execute("SELECT count(*) FROM notes").fetchone()[0]
-        wants_ivf = count > self._ivf_threshold
-        if wants_ivf != (index_kind(self._index) == "ivf"):
+        if (count > self._ivf_threshold) != (index_kind(base) == "ivf"):
             return _build_from_rows(db, self._ivf_threshold)  # crossing the threshold: built afresh
-        index = faiss.clone_index(self._index)
+        index = faiss.clone_index(base)
         if gone_rows:
             index.remove_ids(np.array(gone_rows, dtype=np.int64))
         if len(new_rows):
-            index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), new_rows)
+            index.add_with_ids(vectors, new_rows)
         return index
 
-    def _open_index(self) -> faiss.Index:
-        """The committed generation's index, rebuilt from SQLite if missing, damaged or out of step."""
-        with self._db.transaction() as db:
+    def _current_index(self) -> faiss.Index:
+        """The committed generation's index: another process may have applied a delta since."""
+        with self._db.reading() as db:
             generation = _meta_int(db, "generation")
-            count = db.execute("SELECT count(*) FROM notes").fetchone()[0]
-            index = self._index_files.load(generation)
-            if index is None or index.ntotal != count:
-                index = _build_from_rows(db, self._ivf_threshold)
-                self._index_files.save(index, generation)
-        self._index_files.remove_all_but(generation)  # a crashed apply's uncommitted file
-        return index
+        if generation == self._index_generation:
+            return self._index
+        with self._write_lock, self._db.transaction() as db:
+            return self._index_at(db, _meta_int(db, "generation"))
 
+    def _index_at(self, db: sqlite3.Connection, generation: int) -> faiss.Index:
+        """The index of SQLite's ``generation``, in the caller's transaction: in memory, from its file, or rebuilt."""
+        if generation == self._index_generation:
+            return self._index
+        index = self._index_files.load(generation)
+        if index is None or index.ntotal != db.execute("SELECT count(*) FROM notes").fetchone()[0]:
+            index = _build_from_rows(db, self._ivf_threshold)
+            self._index_files.save(index, generation)
+        self._index, self._index_generation = index, generation
+        return index
 
 def _build_from_rows(db: sqlite3.Connection, ivf_threshold: int) -> faiss.Index:
     rows = db.execute("SELECT id, embedding FROM notes ORDER BY id").fetchall()
