@@ -3,9 +3,8 @@
 Text near the cursor picks notes from local memory for the engine's prompt; the
 coordinator decides when the cloud should write new notes; the sync loop brings
 them down, after which the block is chosen again and prefilled in the background.
-Only the engine call is on the suggestion's path, plus a query embedding (about
-4 ms) after the text changed by ``reselect_after_chars``: nothing waits on the
-network.
+Only the engine call is on the first token's path; choosing notes (a query
+embedding, about 10 ms) follows it, and nothing waits on the network.
 """
 
 import threading
@@ -72,10 +71,18 @@ class CompositionAssistant:
         return self.sync.status if self.sync is not None else None
 
     def suggest(self, text: str, **options: object) -> AssistedSuggestion:
-        """The engine's suggestion for ``text``, with the notes it was made with."""
+        """The engine's suggestion for ``text``, with the notes it was made with.
+
+        With background prefill a new block cannot serve this suggestion anyway, so
+        notes are chosen after it, off the first token's path.
+        """
         self._latest_text = text
-        self.refresh_memory(text)
+        background = self.engine.settings.background_prefill
+        if not background:
+            self.refresh_memory(text)
         suggestion = self.engine.suggest(text, **options)  # type: ignore[arg-type]
+        if background:
+            self.refresh_memory(text)
         return AssistedSuggestion(suggestion, self.notes_of(self.engine.active_memory))
 
     def refresh_memory(self, text: str, force: bool = False) -> MemoryBlock:
