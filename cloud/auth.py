@@ -5,10 +5,10 @@ import hmac
 import re
 import secrets
 import time
-from pathlib import Path
 
-from shared.durable_files import SQLiteFile
+from cloud.database import Database, open_database
 from shared.errors import InputError
+from shared.settings import CloudSettings
 
 DATABASE_NAME = "tokens.sqlite"
 TOKEN_PREFIX = "hrt_"
@@ -18,7 +18,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
     token_sha256 TEXT PRIMARY KEY,
     tenant TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at {real} NOT NULL
 );
 """
 
@@ -28,8 +28,12 @@ def _digest(token: str) -> str:
 
 
 class TokenStore:
-    def __init__(self, folder: Path) -> None:
-        self._db = SQLiteFile(folder / DATABASE_NAME, _SCHEMA)
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    @classmethod
+    def open(cls, settings: CloudSettings) -> "TokenStore":
+        return cls(open_database(settings, DATABASE_NAME, _SCHEMA))
 
     def create(self, tenant: str) -> str:
         """A new token for ``tenant``: shown once, stored only as its hash."""

@@ -84,7 +84,7 @@ def create_token(
     """Print a new bearer token for TENANT (only its hash is stored: keep it now)."""
     from cloud.auth import TokenStore
 
-    with TokenStore(_settings(data_dir).cloud.data_dir) as store:
+    with TokenStore.open(_settings(data_dir).cloud) as store:
         print(store.create(tenant))
 
 
@@ -96,7 +96,7 @@ def revoke_tokens(
     """Invalidate every token of TENANT at once (a running server sees it on the next request)."""
     from cloud.auth import TokenStore
 
-    with TokenStore(_settings(data_dir).cloud.data_dir) as store:
+    with TokenStore.open(_settings(data_dir).cloud) as store:
         out.print(f"revoked {store.revoke(tenant)} token(s) of {tenant}")
 
 

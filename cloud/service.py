@@ -29,8 +29,8 @@ class CloudService:
         folder = settings.cloud.data_dir
         self.embedder = embedder or SentenceEmbedder.for_cloud(settings)
         self.datastore = Datastore(folder, settings.cloud, self.embedder)
-        self.log = MemoryLog(folder, settings.cloud.tenant_note_cap)
-        self.tokens = TokenStore(folder)
+        self.log = MemoryLog.open(settings.cloud)
+        self.tokens = TokenStore.open(settings.cloud)
         self.writer = make_writer(settings, self.embedder, writer_kind)
         self.worker = MemoryWorker(self.log, self.datastore, self.writer, settings.cloud)
 

@@ -126,6 +126,11 @@ class CloudSettings(BaseModel):
         default_factory=lambda: platformdirs.user_data_path(APP_NAME) / "cloud",
         description="Datastore, FAISS index, memory log and tokens live here.",
     )
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL for the memory log and tokens (postgresql://user:pw@host:port/db), shared by "
+        "many API and worker processes; empty means SQLite files in data_dir.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)
     llm: WriterKind = WriterKind.EMBEDDED

@@ -142,3 +142,25 @@ def client_cache(tmp_path: Path, model_cache: Path, onnx_cache: Path) -> Path:
     for model in [*(model_cache / "models").iterdir(), *(onnx_cache / "models").iterdir()]:
         (cache / "models" / model.name).symlink_to(model)
     return cache
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A private PostgreSQL cluster for the session (from the Debian package's binaries)."""
+    from tests.real_services import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_settings(request: pytest.FixtureRequest, tmp_path: Path) -> "CloudSettings":  # noqa: F821
+    """Cloud settings whose memory log and tokens live in SQLite, then in PostgreSQL: same tests, both."""
+    from shared.settings import CloudSettings
+
+    if request.param == "sqlite":
+        return CloudSettings(data_dir=tmp_path / "cloud")
+    from tests.real_services import fresh_postgres_database
+
+    url = fresh_postgres_database(request.getfixturevalue("postgres_server_url"))
+    return CloudSettings(data_dir=tmp_path / "cloud", database_url=url)

@@ -122,14 +122,15 @@ def test_the_openapi_spec_is_served(server: LocalServer) -> None:
     assert "MemoryDelta" in spec["components"]["schemas"]
 
 
-def test_tokens_are_stored_only_as_hashes_and_can_be_revoked(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_tokens_are_stored_only_as_hashes_and_can_be_revoked(log_settings) -> None:  # type: ignore[no-untyped-def]
     from cloud.auth import TokenStore
 
-    store = TokenStore(tmp_path)
+    store = TokenStore.open(log_settings)
     token = store.create("alice")
     assert store.tenant_for(token) == "alice" and store.tenant_for(token + "x") is None
-    stored = b"".join(path.read_bytes() for path in tmp_path.glob("tokens.sqlite*"))
-    assert token.encode() not in stored and token[4:].encode() not in stored
+    if not log_settings.database_url:
+        stored = b"".join(path.read_bytes() for path in log_settings.data_dir.glob("tokens.sqlite*"))
+        assert token.encode() not in stored and token[4:].encode() not in stored
     assert store.revoke("alice") == 1 and store.tenant_for(token) is None
     store.close()
 
@@ -149,3 +150,18 @@ def test_a_full_queue_says_when_to_retry_and_a_tenant_is_coalesced(cloud_setting
         status = alice.get(f"/v1/requests/{first}").json()
         assert status["state"] == "superseded" and status["superseded_by"] == second.json()["request_id"]
         assert alice.get("/metrics").json()["queue_depth"] == 1
+
+
+def test_the_api_serves_the_same_protocol_with_the_log_on_postgresql(cloud_settings, embedder, postgres_server_url) -> None:  # type: ignore[no-untyped-def]
+    from tests.real_services import fresh_postgres_database
+
+    cloud = cloud_settings.cloud.model_copy(update={"database_url": fresh_postgres_database(postgres_server_url)})
+    service = CloudService(cloud_settings.model_copy(update={"cloud": cloud}), WriterKind.EXTRACTIVE, embedder)
+    with LocalServer(service) as server:
+        http = _client(server, "alice")
+        request_id = http.post("/v1/memory/requests", json={"context": "How do I loop over a dictionary?"}).json()["request_id"]
+        status = _wait_done(http, request_id)
+        delta = MemoryDelta.model_validate(http.get("/v1/memory", params={"since": 0}).json())
+        assert status.state == "done" and delta.version == 1 and len(delta.added) == status.notes_added >= 1
+        assert _client(server, "bob").get(f"/v1/requests/{request_id}").status_code == 404
+    assert not (cloud.data_dir / "memory.sqlite").exists() and not (cloud.data_dir / "tokens.sqlite").exists()

@@ -1,12 +1,11 @@
-"""The memory log: versions, deltas, paging, eviction and idempotent commits, on a real SQLite file."""
-
-from pathlib import Path
+"""The memory log: versions, deltas, paging, eviction and idempotent commits, on real SQLite and PostgreSQL."""
 
 import pytest
 
 from cloud.memory.memory_log import MemoryLog, NewNote, note_id
 from cloud.memory.request_queue import QueueFull, TenantFairQueue
 from shared.protocol import MemoryRequest, NoteSource, RequestState
+from shared.settings import CloudSettings
 
 
 def _note(text: str, chunk_id: int = 1) -> NewNote:
@@ -36,8 +35,8 @@ def test_note_ids_ignore_case_spacing_and_final_stop_but_not_sources() -> None:
     assert note_id("Lists are mutable.", [1]) != note_id("Lists are mutable.", [2])
 
 
-def test_versions_increase_only_when_memory_changes(tmp_path: Path) -> None:
-    log = MemoryLog(tmp_path, tenant_note_cap=100)
+def test_versions_increase_only_when_memory_changes(log_settings: CloudSettings) -> None:
+    log = MemoryLog.open(log_settings.model_copy(update={"tenant_note_cap": 100}))
     assert _commit(log, "alice", "Lists are mutable sequences.") == 1
     assert _commit(log, "alice", "Tuples are immutable sequences.", "Lists are mutable sequences.") == 2
     assert _commit(log, "alice", "Tuples are immutable sequences.") == 2  # a retry adds nothing
@@ -48,8 +47,8 @@ def test_versions_increase_only_when_memory_changes(tmp_path: Path) -> None:
     assert [n.text for n in log.live_notes("bob")] == ["Sets hold unique items."]
 
 
-def test_the_cap_evicts_the_oldest_notes_as_removals(tmp_path: Path) -> None:
-    log = MemoryLog(tmp_path, tenant_note_cap=3)
+def test_the_cap_evicts_the_oldest_notes_as_removals(log_settings: CloudSettings) -> None:
+    log = MemoryLog.open(log_settings.model_copy(update={"tenant_note_cap": 3}))
     for i in range(5):
         _commit(log, "alice", f"Fact number {i} about the standard library.")
     live = [n.text for n in log.live_notes("alice")]
@@ -60,8 +59,8 @@ def test_the_cap_evicts_the_oldest_notes_as_removals(tmp_path: Path) -> None:
     assert _replay(log, "alice", 100)[1] == {n.note_id: n.text for n in log.live_notes("alice")}
 
 
-def test_paged_deltas_converge_to_the_live_notes(tmp_path: Path) -> None:
-    log = MemoryLog(tmp_path, tenant_note_cap=7)
+def test_paged_deltas_converge_to_the_live_notes(log_settings: CloudSettings) -> None:
+    log = MemoryLog.open(log_settings.model_copy(update={"tenant_note_cap": 7}))
     for i in range(6):
         _commit(log, "alice", *(f"Note {i}-{j} on sorting and searching." for j in range(3)))
     first = log.delta("alice", 0, 4)
@@ -72,8 +71,8 @@ def test_paged_deltas_converge_to_the_live_notes(tmp_path: Path) -> None:
     assert len(notes) == 7
 
 
-def test_request_status_is_scoped_to_its_tenant(tmp_path: Path) -> None:
-    log = MemoryLog(tmp_path, tenant_note_cap=10)
+def test_request_status_is_scoped_to_its_tenant(log_settings: CloudSettings) -> None:
+    log = MemoryLog.open(log_settings.model_copy(update={"tenant_note_cap": 10}))
     request = log.create_request("alice", MemoryRequest(context="x"))
     assert log.status("bob", request.request_id) is None
     assert log.status("alice", request.request_id).state is RequestState.QUEUED
@@ -92,3 +91,21 @@ def test_the_queue_coalesces_each_tenant_and_serves_tenants_in_turn() -> None:
     assert queue.get(0) == ("bob", "b1")  # alice's new request waits its turn
     assert queue.retry("alice", "a2") == "a3"  # a retry never overtakes a newer request
     assert queue.get(0) == ("alice", "a3") and queue.get(0) is None
+
+
+def test_two_processes_committing_for_one_tenant_take_turns(log_settings: CloudSettings) -> None:
+    """As several API or worker processes do against one shared log (two connections here)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    logs = [MemoryLog.open(log_settings), MemoryLog.open(log_settings)]
+
+    def commit(i: int) -> int:
+        return _commit(logs[i % 2], "alice", f"Concurrent fact {i} about dictionaries.")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        versions = list(pool.map(commit, range(20)))
+    assert sorted(versions) == list(range(1, 21))  # every commit got its own version
+    assert _replay(logs[0], "alice", 7) == _replay(logs[1], "alice", 100)
+    assert len(logs[1].live_notes("alice")) == 20
+    for log in logs:
+        log.close()

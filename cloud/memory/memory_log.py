@@ -1,6 +1,7 @@
 """Each tenant's memory: versioned notes, and the memory requests that wrote them.
 
-One SQLite file in WAL mode. A tenant's version goes up by one with every change
+SQLite in WAL mode by default, or PostgreSQL shared by many API and worker processes
+(cloud/database.py). A tenant's version goes up by one with every change
 (notes added or evicted) and never otherwise. A note row remembers the version that
 added it and the version that removed it, so the delta since any version is two
 queries. Notes and the request that wrote them commit in one transaction: a request
@@ -9,16 +10,14 @@ is either done with its notes in the log, or not done and will be run again.
 
 import hashlib
 import json
-import sqlite3
 import time
 import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from shared.durable_files import SQLiteFile
+from cloud.database import Database, Session, open_database
 from shared.protocol import (
     NOTE_ID_HEX_CHARS,
     MemoryDelta,
@@ -28,6 +27,7 @@ from shared.protocol import (
     RequestState,
     RequestStatus,
 )
+from shared.settings import CloudSettings
 
 DATABASE_NAME = "memory.sqlite"
 _SCHEMA = """
@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS tenants (
     version INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS notes (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq {serial},
     tenant TEXT NOT NULL,
     note_id TEXT NOT NULL,
     text TEXT NOT NULL,
@@ -53,8 +53,8 @@ CREATE TABLE IF NOT EXISTS requests (
     context TEXT NOT NULL,
     query TEXT,
     state TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    finished_at REAL,
+    created_at {real} NOT NULL,
+    finished_at {real},
     attempts INTEGER NOT NULL DEFAULT 0,
     version INTEGER,
     notes_added INTEGER NOT NULL DEFAULT 0,
@@ -86,9 +86,13 @@ def note_id(text: str, chunk_ids: Sequence[int]) -> str:
 
 
 class MemoryLog:
-    def __init__(self, folder: Path, tenant_note_cap: int) -> None:
-        self._db = SQLiteFile(folder / DATABASE_NAME, _SCHEMA)
+    def __init__(self, db: Database, tenant_note_cap: int) -> None:
+        self._db = db
         self._cap = tenant_note_cap
+
+    @classmethod
+    def open(cls, settings: CloudSettings) -> "MemoryLog":
+        return cls(open_database(settings, DATABASE_NAME, _SCHEMA), settings.tenant_note_cap)
 
     # -- notes ----------------------------------------------------------------------------
 
@@ -126,7 +130,7 @@ class MemoryLog:
         )
 
     @staticmethod
-    def _page_end(db: sqlite3.Connection, tenant: str, since: int, latest: int, max_notes: int) -> int:
+    def _page_end(db: Session, tenant: str, since: int, latest: int, max_notes: int) -> int:
         """The last version of the page that starts after ``since``: whole versions, at least one."""
         counts = db.execute(
             "SELECT added_version, count(*) AS n FROM notes WHERE tenant = ? AND added_version > ? "
@@ -145,11 +149,11 @@ class MemoryLog:
 
     def live_note_count(self) -> int:
         with self._db.reading() as db:
-            return db.execute("SELECT count(*) FROM notes WHERE removed_version IS NULL").fetchone()[0]
+            return db.execute("SELECT count(*) AS n FROM notes WHERE removed_version IS NULL").fetchone()["n"]
 
     def tenant_count(self) -> int:
         with self._db.reading() as db:
-            return db.execute("SELECT count(*) FROM tenants").fetchone()[0]
+            return db.execute("SELECT count(*) AS n FROM tenants").fetchone()["n"]
 
     def commit_request(self, request_id: str, tenant: str, notes: Sequence[NewNote]) -> RequestStatus:
         """Append the notes a request wrote and mark it done, in one transaction.
@@ -159,7 +163,10 @@ class MemoryLog:
         moves only if something changed.
         """
         with self._db.transaction() as db:
-            version = self._version_in(db, tenant)
+            # The tenant's row, locked: API and worker processes commit one tenant's versions in turn.
+            db.execute("INSERT INTO tenants (name, version) VALUES (?, 0) ON CONFLICT (name) DO NOTHING", (tenant,))
+            version = db.execute(f"SELECT version FROM tenants WHERE name = ?{self._db.for_update}",
+                                 (tenant,)).fetchone()["version"]
             new_version = version + 1
             added = 0
             for note in notes:
@@ -175,16 +182,13 @@ class MemoryLog:
                     (tenant, note.note_id, note.text, json.dumps([s.model_dump() for s in note.sources]), new_version),
                 )
                 added += 1
-            evicted = db.execute(
-                "UPDATE notes SET removed_version = ? WHERE seq IN (SELECT seq FROM notes WHERE tenant = ? "
-                "AND removed_version IS NULL ORDER BY seq DESC LIMIT -1 OFFSET ?)",
-                (new_version, tenant, self._cap),
+            evicted = db.execute(  # every live note older than the cap's newest ones
+                "UPDATE notes SET removed_version = ? WHERE tenant = ? AND removed_version IS NULL AND seq <= "
+                "(SELECT seq FROM notes WHERE tenant = ? AND removed_version IS NULL ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                (new_version, tenant, tenant, self._cap),
             ).rowcount
             if added or evicted:
-                db.execute(
-                    "INSERT INTO tenants (name, version) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET version = ?",
-                    (tenant, new_version, new_version),
-                )
+                db.execute("UPDATE tenants SET version = ? WHERE name = ?", (new_version, tenant))
                 version = new_version
             db.execute(
                 "UPDATE requests SET state = ?, finished_at = ?, version = ?, notes_added = ?, error = NULL "
@@ -194,7 +198,7 @@ class MemoryLog:
             return self._status_in(db, request_id)
 
     @staticmethod
-    def _version_in(db: sqlite3.Connection, tenant: str) -> int:
+    def _version_in(db: Session, tenant: str) -> int:
         row = db.execute("SELECT version FROM tenants WHERE name = ?", (tenant,)).fetchone()
         return row["version"] if row else 0
 
@@ -261,7 +265,7 @@ class MemoryLog:
         return counts
 
     @staticmethod
-    def _status_in(db: sqlite3.Connection, request_id: str) -> RequestStatus:
+    def _status_in(db: Session, request_id: str) -> RequestStatus:
         row = db.execute("SELECT * FROM requests WHERE request_id = ?", (request_id,)).fetchone()
         return RequestStatus(
             request_id=row["request_id"],

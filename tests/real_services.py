@@ -1,0 +1,66 @@
+"""Real PostgreSQL (and later Redis) servers for tests: private, on loopback, gone after the session.
+
+Each is started from the Debian package's binaries into a temporary folder, so a
+test never touches a system service. PostgreSQL refuses to run as root: as root, the
+cluster belongs to the ``postgres`` user the package creates.
+"""
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cloud.local_server import free_loopback_port
+
+STARTUP_S = 60
+INSTALL_HINT = "apt-get install postgresql (.ci/run does it)"
+
+
+def _postgres_bin() -> Path | None:
+    found = shutil.which("pg_ctl")
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True) + ([found] if found else [])
+    for candidate in candidates:
+        folder = Path(candidate).parent
+        if (folder / "initdb").is_file() and (folder / "postgres").is_file():
+            return folder
+    return None
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A fresh PostgreSQL cluster; yields the URL of its ``postgres`` database (trust auth, loopback only)."""
+    binaries = _postgres_bin()
+    if binaries is None:
+        raise RuntimeError(f"PostgreSQL is not installed: {INSTALL_HINT}.")
+    folder = Path(tempfile.mkdtemp(prefix="hybridrag-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    data, port = folder / "data", free_loopback_port()
+    subprocess.run([*run_as, str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+    options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={folder} -c fsync=off"
+    subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-t", str(STARTUP_S),
+                    "-l", str(folder / "server.log"), "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def fresh_postgres_database(server_url: str) -> str:
+    """A new, empty database on the server; its URL."""
+    import psycopg
+
+    name = f"test_{time.monotonic_ns()}"
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
