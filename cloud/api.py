@@ -105,7 +105,7 @@ def create_app(service: CloudService, run_worker: bool = True) -> FastAPI:
     def request_memory(body: MemoryRequest, caller: Tenant) -> MemoryRequestAccepted:
         """Ask the worker to write notes for this context; poll the request or sync memory for them."""
         try:
-            accepted = service.worker.submit(caller, body)
+            accepted = service.dispatcher.submit(caller, body)
         except QueueFull as full:
             raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(full),
                                 headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)}) from None
@@ -139,3 +139,12 @@ def create_app(service: CloudService, run_worker: bool = True) -> FastAPI:
 
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def app_from_settings() -> FastAPI:
+    """The app for one of several uvicorn worker processes, from the settings in the environment."""
+    from shared.settings import load_settings
+
+    service = CloudService(load_settings())
+    service.warm_up()
+    return create_app(service)

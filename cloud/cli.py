@@ -1,6 +1,7 @@
 """``hybridrag cloud ...``: ingest a corpus, make tokens, serve the memory API and worker."""
 
 import logging
+import os
 import socket
 from collections import Counter
 from pathlib import Path
@@ -12,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from shared.errors import InputError
-from shared.settings import OpenAIEndpoint, Settings, WriterKind, load_settings
+from shared.settings import ENV_PREFIX, OpenAIEndpoint, Settings, WriterKind, load_settings
 
 cloud_app = typer.Typer(help="The cloud memory service: datastore, memory worker and API.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens, one tenant each.", no_args_is_help=True)
@@ -21,6 +22,14 @@ out = Console()
 err = Console(stderr=True)
 
 DataDir = Annotated[Path | None, typer.Option(help="Where the service keeps its data (cloud.data_dir).")]
+Llm = Annotated[WriterKind | None, typer.Option(help="Who writes notes (cloud.llm).")]
+Model = Annotated[Path | None, typer.Option(help="GGUF for the embedded writer (cloud.llm_model_path).")]
+OpenAIBaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible base URL, up to /v1.")]
+OpenAIModel = Annotated[str | None, typer.Option(help="Model name at that endpoint.")]
+OpenAIEndpointOption = Annotated[OpenAIEndpoint | None, typer.Option(help="completions (base models) or chat.")]
+Queue = Annotated[str | None, typer.Option(help="memory (in this process) or redis://host:port/db (cloud.queue).")]
+DatabaseUrl = Annotated[str | None, typer.Option(help="postgresql://… for a log shared by many processes "
+                                                      "(cloud.database_url); default: SQLite in the data folder.")]
 
 
 def _settings(data_dir: Path | None, **cloud: Any) -> Settings:
@@ -79,24 +88,26 @@ def ingest(
 @token_app.command("create")
 def create_token(
     tenant: Annotated[str, typer.Argument(help="The tenant the token acts for.")],
+    database_url: DatabaseUrl = None,
     data_dir: DataDir = None,
 ) -> None:
     """Print a new bearer token for TENANT (only its hash is stored: keep it now)."""
     from cloud.auth import TokenStore
 
-    with TokenStore.open(_settings(data_dir).cloud) as store:
+    with TokenStore.open(_settings(data_dir, database_url=database_url).cloud) as store:
         print(store.create(tenant))
 
 
 @token_app.command("revoke")
 def revoke_tokens(
     tenant: Annotated[str, typer.Argument(help="The tenant whose tokens stop working.")],
+    database_url: DatabaseUrl = None,
     data_dir: DataDir = None,
 ) -> None:
     """Invalidate every token of TENANT at once (a running server sees it on the next request)."""
     from cloud.auth import TokenStore
 
-    with TokenStore.open(_settings(data_dir).cloud) as store:
+    with TokenStore.open(_settings(data_dir, database_url=database_url).cloud) as store:
         out.print(f"revoked {store.revoke(tenant)} token(s) of {tenant}")
 
 
@@ -112,39 +123,107 @@ def _require_free_port(host: str, port: int) -> None:
             ) from None
 
 
+def _service_settings(data_dir: Path | None, openai_base_url: str | None, openai_model: str | None,
+                      openai_endpoint: OpenAIEndpoint | None, **cloud: Any) -> Settings:
+    chosen = {"base_url": openai_base_url, "model": openai_model, "endpoint": openai_endpoint}
+    openai = {key: value for key, value in chosen.items() if value is not None}
+    return _settings(data_dir, openai=openai or None, **cloud)
+
+
 @cloud_app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (cloud.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (cloud.port); 0 picks a free one.")] = None,
-    llm: Annotated[WriterKind | None, typer.Option(help="Who writes notes (cloud.llm).")] = None,
-    model: Annotated[Path | None, typer.Option(help="GGUF for the embedded writer (cloud.llm_model_path).")] = None,
-    openai_base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL, up to /v1.")] = None,
-    openai_model: Annotated[str | None, typer.Option(help="Model name at that endpoint.")] = None,
-    openai_endpoint: Annotated[OpenAIEndpoint | None, typer.Option(help="completions (base models) or chat.")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="API processes (uvicorn workers); > 1 wants "
+                                                     "--database-url, and --queue redis://… to share work.")] = 1,
+    llm: Llm = None,
+    model: Model = None,
+    openai_base_url: OpenAIBaseUrl = None,
+    openai_model: OpenAIModel = None,
+    openai_endpoint: OpenAIEndpointOption = None,
+    queue: Queue = None,
+    database_url: DatabaseUrl = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Run the memory API and worker in one process until interrupted."""
+    """Run the memory API (and, with the in-process queue, the worker) until interrupted."""
     import uvicorn
     import uvicorn.logging
 
     from cloud.api import create_app
     from cloud.service import CloudService
 
-    chosen = {"base_url": openai_base_url, "model": openai_model, "endpoint": openai_endpoint}
-    openai = {key: value for key, value in chosen.items() if value is not None}
-    settings = _settings(data_dir, host=host, port=port, llm=llm, llm_model_path=model, openai=openai or None)
+    settings = _service_settings(data_dir, openai_base_url, openai_model, openai_endpoint, host=host, port=port,
+                                 llm=llm, llm_model_path=model, queue=queue, database_url=database_url)
     cloud = settings.cloud
     _require_free_port(cloud.host, cloud.port)  # before seconds of model loading, not after
-    with err.status(f"Loading the {cloud.llm} memory writer…"):
-        service = CloudService(settings)
-        service.warm_up()
-    chunks = service.datastore.chunk_count()
-    if not chunks:
-        err.print(f"[yellow]note: the datastore in {cloud.data_dir} is empty: run hybridrag cloud ingest DIR first.[/]",
-                  soft_wrap=True)
-    err.print(f"writer: {service.writer.name}; datastore: {chunks} chunks; data: {cloud.data_dir}", soft_wrap=True)
     worker_log = logging.StreamHandler()
     worker_log.setFormatter(uvicorn.logging.DefaultFormatter("%(levelprefix)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[worker_log])  # the worker's lines, looking like uvicorn's
+    if workers > 1:
+        _export_settings(settings)  # what each worker process's settings are read from
+        err.print(f"{workers} API processes; queue: {_redacted(cloud.queue)}; log: "
+                  f"{'PostgreSQL' if cloud.database_url else cloud.data_dir}", soft_wrap=True)
+        uvicorn.run("cloud.api:app_from_settings", factory=True, workers=workers, host=cloud.host, port=cloud.port,
+                    log_level="info")
+        return
+    with err.status(f"Loading the {cloud.llm} memory writer…" if not cloud.uses_redis_queue else "Starting…"):
+        service = CloudService(settings)
+        service.warm_up()
+    chunks = service.datastore.chunk_count()
+    if not chunks and service.writes_notes:
+        err.print(f"[yellow]note: the datastore in {cloud.data_dir} is empty: run hybridrag cloud ingest DIR first.[/]",
+                  soft_wrap=True)
+    writer = service.writer.name if service.writer else f"worker processes at {_redacted(cloud.queue)}"
+    err.print(f"writer: {writer}; datastore: {chunks} chunks; data: {cloud.data_dir}", soft_wrap=True)
     config = uvicorn.Config(create_app(service), host=cloud.host, port=cloud.port, log_level="info")
     uvicorn.Server(config).run()
+
+
+@cloud_app.command()
+def worker(
+    queue: Annotated[str, typer.Option(help="The Redis queue the API sends to: redis://host:port/db.")],
+    llm: Llm = None,
+    model: Model = None,
+    openai_base_url: OpenAIBaseUrl = None,
+    openai_model: OpenAIModel = None,
+    openai_endpoint: OpenAIEndpointOption = None,
+    database_url: DatabaseUrl = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write memory notes for requests from a Redis queue; start as many as the machines allow.
+
+    Each worker reads the datastore in its data folder (ingest the same corpus there, or
+    share the folder) and writes to the memory log the API reads (--database-url).
+    """
+    from cloud.memory.celery_queue import run_worker
+    from cloud.service import worker_processor
+
+    settings = _service_settings(data_dir, openai_base_url, openai_model, openai_endpoint, llm=llm,
+                                 llm_model_path=model, queue=queue, database_url=database_url)
+    cloud = settings.cloud
+    if not cloud.uses_redis_queue:
+        raise InputError(f"--queue must be a Redis URL (redis://host:port/db), not {queue!r}.")
+    with err.status(f"Loading the {cloud.llm} memory writer…"):
+        processor = worker_processor(settings)
+        processor.datastore.search_text("warm up", 1)
+    err.print(f"writer: {processor.writer.name}; datastore: {processor.datastore.chunk_count()} chunks; "
+              f"queue: {_redacted(cloud.queue)}", soft_wrap=True)
+    logging.basicConfig(level=logging.INFO)
+    run_worker(processor, cloud)
+
+
+def _export_settings(settings: Settings) -> None:
+    """Put the cloud settings in the environment, where uvicorn's worker processes read them from."""
+    for key, value in settings.cloud.model_dump(mode="json", exclude={"openai"}).items():
+        if value is not None:
+            os.environ[f"{ENV_PREFIX}CLOUD__{key.upper()}"] = str(value)
+    openai = settings.cloud.openai
+    for key, value in openai.model_dump(mode="json", exclude={"api_key"}).items():
+        os.environ[f"{ENV_PREFIX}CLOUD__OPENAI__{key.upper()}"] = str(value)
+    if openai.api_key is not None:
+        os.environ[f"{ENV_PREFIX}CLOUD__OPENAI__API_KEY"] = openai.api_key.get_secret_value()
+
+
+def _redacted(url: str) -> str:
+    scheme, separator, rest = url.partition("://")
+    return f"{scheme}{separator}{rest.rpartition('@')[2]}" if separator else url

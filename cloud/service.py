@@ -5,20 +5,35 @@ the parts fit together.
 """
 
 import statistics
+from typing import Protocol
 
 from cloud.auth import TokenStore
 from cloud.datastore import Datastore
 from cloud.memory.memory_log import MemoryLog
+from cloud.memory.processor import MemoryRequestProcessor
 from cloud.memory.worker import MemoryWorker
 from cloud.writers import make_writer
+from cloud.writers.note_writer import NoteWriter
 from shared.embeddings import SentenceEmbedder
-from shared.protocol import Metrics
+from shared.protocol import MemoryRequest, Metrics, RequestStatus
 from shared.settings import Settings, WriterKind
 
 PERCENTILE_CUTS = 20  # statistics.quantiles(n=20): index 9 is p50, index 18 is p95
+LATENCY_WINDOW = 1000  # the requests done last that the latency metric covers
+
+
+class RequestDispatcher(Protocol):
+    """Where the API hands memory requests: the in-process worker, or Celery over Redis."""
+
+    def submit(self, tenant: str, request: MemoryRequest) -> RequestStatus: ...
+    def depth(self) -> int: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
 
 
 class CloudService:
+    """API side. With ``cloud.queue = "memory"`` it also writes notes; with Redis the workers do."""
+
     def __init__(
         self,
         settings: Settings,
@@ -26,32 +41,45 @@ class CloudService:
         embedder: SentenceEmbedder | None = None,
     ) -> None:
         self.settings = settings
-        folder = settings.cloud.data_dir
         self.embedder = embedder or SentenceEmbedder.for_cloud(settings)
-        self.datastore = Datastore(folder, settings.cloud, self.embedder)
+        self.datastore = Datastore(settings.cloud.data_dir, settings.cloud, self.embedder)
         self.log = MemoryLog.open(settings.cloud)
         self.tokens = TokenStore.open(settings.cloud)
-        self.writer = make_writer(settings, self.embedder, writer_kind)
-        self.worker = MemoryWorker(self.log, self.datastore, self.writer, settings.cloud)
+        self.writer: NoteWriter | None = None
+        self.dispatcher: RequestDispatcher
+        if settings.cloud.uses_redis_queue:
+            from cloud.memory.celery_queue import CeleryDispatcher  # celery only where it is used
+
+            self.dispatcher = CeleryDispatcher(self.log, settings.cloud)
+        else:
+            self.writer = make_writer(settings, self.embedder, writer_kind)
+            processor = MemoryRequestProcessor(self.log, self.datastore, self.writer, settings.cloud)
+            self.dispatcher = MemoryWorker(processor, settings.cloud)
+
+    @property
+    def writes_notes(self) -> bool:
+        return self.writer is not None
 
     def warm_up(self) -> None:
-        """Load the embedding model now (seconds), not on the first request."""
-        self.embedder.embed_one("warm up")
+        """Load the embedding model now (seconds), not on the first request; only where notes are written."""
+        if self.writes_notes:
+            self.embedder.embed_one("warm up")
 
     def start(self) -> None:
-        self.worker.start()
+        self.dispatcher.start()
 
     def stop(self) -> None:
-        self.worker.stop()
-        self.writer.close()
+        self.dispatcher.stop()
+        if self.writer is not None:
+            self.writer.close()
         for part in (self.datastore, self.log, self.tokens):
             part.close()
 
     def metrics(self) -> Metrics:
-        latencies = list(self.worker.latencies_ms)
+        latencies = self.log.recent_latencies_ms(LATENCY_WINDOW)
         cuts = statistics.quantiles(latencies, n=PERCENTILE_CUTS) if len(latencies) >= 2 else None
         return Metrics(
-            queue_depth=self.worker.queue.depth(),
+            queue_depth=self.dispatcher.depth(),
             requests=self.log.request_counts(),
             notes=self.log.live_note_count(),
             tenants=self.log.tenant_count(),
@@ -59,3 +87,11 @@ class CloudService:
             request_latency_ms_p50=cuts[9] if cuts else (latencies[0] if latencies else None),
             request_latency_ms_p95=cuts[18] if cuts else (latencies[0] if latencies else None),
         )
+
+
+def worker_processor(settings: Settings, writer_kind: WriterKind | None = None) -> MemoryRequestProcessor:
+    """What a Celery worker process runs: datastore, log and writer, no API."""
+    embedder = SentenceEmbedder.for_cloud(settings)
+    datastore = Datastore(settings.cloud.data_dir, settings.cloud, embedder)
+    writer = make_writer(settings, embedder, writer_kind)
+    return MemoryRequestProcessor(MemoryLog.open(settings.cloud), datastore, writer, settings.cloud)

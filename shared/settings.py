@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     JsonConfigSettingsSource,
@@ -29,6 +29,8 @@ from shared.errors import SettingsError
 APP_NAME = "hybridrag"
 ENV_PREFIX = "HYBRIDRAG_"
 PYTHON_DOCS_DIR = Path("/usr/share/doc/python3.11/html/_sources")
+IN_PROCESS_QUEUE = "memory"
+REDIS_SCHEMES = ("redis://", "rediss://")
 
 
 class KVPreset(StrEnum):
@@ -169,10 +171,29 @@ class CloudSettings(BaseModel):
         default=1000, ge=1, description="Tenants with a pending request; one more gets 429."
     )
     max_attempts: int = Field(default=3, ge=1, description="Tries of a memory request before it fails.")
+    queue: str = Field(
+        default=IN_PROCESS_QUEUE,
+        description="memory: the in-process queue (one process); redis://host:port/db: Celery over Redis, "
+        "served by `hybridrag cloud worker` processes on any machines.",
+    )
+    queue_visibility_timeout_s: int = Field(
+        default=300, ge=1, description="A Redis-queued request whose worker died is given to another after this."
+    )
     worker_threads: int = Field(default=1, ge=1)
     # API.
     max_body_bytes: int = Field(default=64 << 10, ge=1024)
     delta_page_notes: int = Field(default=200, ge=1, description="Notes per page of a memory delta.")
+
+    @field_validator("queue")
+    @classmethod
+    def _memory_or_redis(cls, value: str) -> str:
+        if value != IN_PROCESS_QUEUE and not value.startswith(REDIS_SCHEMES):
+            raise ValueError(f"must be {IN_PROCESS_QUEUE!r} or a Redis URL (redis://host:port/db)")
+        return value
+
+    @property
+    def uses_redis_queue(self) -> bool:
+        return self.queue != IN_PROCESS_QUEUE
 
 
 class ClientSettings(BaseModel):

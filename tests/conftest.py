@@ -164,3 +164,12 @@ def log_settings(request: pytest.FixtureRequest, tmp_path: Path) -> "CloudSettin
 
     url = fresh_postgres_database(request.getfixturevalue("postgres_server_url"))
     return CloudSettings(data_dir=tmp_path / "cloud", database_url=url)
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A private Redis for one test (nothing queued carries over)."""
+    from tests.real_services import redis_server
+
+    with redis_server() as url:
+        yield url

@@ -1,4 +1,4 @@
-"""Real PostgreSQL (and later Redis) servers for tests: private, on loopback, gone after the session.
+"""Real PostgreSQL and Redis servers for tests: private, on loopback, gone after the session.
 
 Each is started from the Debian package's binaries into a temporary folder, so a
 test never touches a system service. PostgreSQL refuses to run as root: as root, the
@@ -18,7 +18,7 @@ from pathlib import Path
 from cloud.local_server import free_loopback_port
 
 STARTUP_S = 60
-INSTALL_HINT = "apt-get install postgresql (.ci/run does it)"
+INSTALL_HINT = "apt-get install postgresql redis-server (.ci/run does it)"
 
 
 def _postgres_bin() -> Path | None:
@@ -64,3 +64,31 @@ def fresh_postgres_database(server_url: str) -> str:
     with psycopg.connect(server_url, autocommit=True) as connection:
         connection.execute(f"CREATE DATABASE {name}")
     return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """A fresh Redis, memory only; yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError(f"Redis is not installed: {INSTALL_HINT}.")
+    port = free_loopback_port()
+    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        import redis
+
+        deadline = time.monotonic() + STARTUP_S
+        while True:
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"redis-server did not start on port {port}") from None
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

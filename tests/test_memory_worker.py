@@ -22,18 +22,19 @@ def _service(settings: Settings, embedder, **cloud: object) -> CloudService:  # 
 @pytest.mark.parametrize("writer", [WriterKind.EXTRACTIVE, pytest.param(WriterKind.EMBEDDED, marks=pytest.mark.slow)])
 def test_a_crash_between_the_answer_and_the_commit_is_retried_without_duplicates(cloud_settings, embedder, writer) -> None:  # type: ignore[no-untyped-def]
     service = _service(cloud_settings, embedder, llm=writer, fallback_to_extractive=False)
-    accepted = service.worker.submit("alice", CONTEXT)
+    accepted = service.dispatcher.submit("alice", CONTEXT)
 
     def crash(_: str) -> None:
         raise SimulatedCrash
 
-    service.worker.before_commit = crash
+    service.dispatcher.processor.before_commit = crash
     with pytest.raises(SimulatedCrash):
-        service.worker.process(*service.worker.queue.get(0))
+        service.dispatcher.process(*service.dispatcher.queue.get(0))
     assert service.log.status("alice", accepted.request_id).state is RequestState.RUNNING
     assert service.log.version("alice") == 0
 
-    restarted = MemoryWorker(service.log, service.datastore, service.writer, service.settings.cloud)
+    service.dispatcher.processor.before_commit = None
+    restarted = MemoryWorker(service.dispatcher.processor, service.settings.cloud)
     assert restarted.recover() == 1
     done = restarted.process(*restarted.queue.get(0))
     assert (done.state, done.attempts, done.version) == (RequestState.DONE, 2, 1)
@@ -50,8 +51,8 @@ def test_a_crash_between_the_answer_and_the_commit_is_retried_without_duplicates
 def test_an_unreachable_llm_falls_back_to_extractive_notes(cloud_settings, embedder) -> None:  # type: ignore[no-untyped-def]
     unreachable = {"base_url": "http://127.0.0.1:9/v1", "max_retries": 0, "timeout_s": 2}
     service = _service(cloud_settings, embedder, llm=WriterKind.OPENAI, openai=unreachable)
-    service.worker.submit("alice", CONTEXT)
-    done = service.worker.process(*service.worker.queue.get(0))
+    service.dispatcher.submit("alice", CONTEXT)
+    done = service.dispatcher.process(*service.dispatcher.queue.get(0))
     assert done.state is RequestState.DONE and done.notes_added >= 1
 
 
@@ -59,10 +60,10 @@ def test_without_fallback_a_failing_request_is_retried_then_failed(cloud_setting
     unreachable = {"base_url": "http://127.0.0.1:9/v1", "max_retries": 0, "timeout_s": 2}
     service = _service(cloud_settings, embedder, llm=WriterKind.OPENAI, openai=unreachable,
                        fallback_to_extractive=False, max_attempts=2)
-    accepted = service.worker.submit("alice", CONTEXT)
-    first = service.worker.process(*service.worker.queue.get(0))
+    accepted = service.dispatcher.submit("alice", CONTEXT)
+    first = service.dispatcher.process(*service.dispatcher.queue.get(0))
     assert first.state is RequestState.QUEUED and "did not answer" in first.error
-    second = service.worker.process(*service.worker.queue.get(0))
+    second = service.dispatcher.process(*service.dispatcher.queue.get(0))
     assert second.request_id == accepted.request_id
     assert (second.state, second.attempts) == (RequestState.FAILED, 2)
     assert "cloud.openai.base_url" in second.error
@@ -70,9 +71,9 @@ def test_without_fallback_a_failing_request_is_retried_then_failed(cloud_setting
 
 def test_a_tenants_waiting_request_is_superseded_by_its_next(cloud_settings, embedder) -> None:  # type: ignore[no-untyped-def]
     service = _service(cloud_settings, embedder, llm=WriterKind.EXTRACTIVE)
-    older = service.worker.submit("alice", MemoryRequest(context="How do classes work?"))
-    newer = service.worker.submit("alice", CONTEXT)
-    service.worker.submit("bob", MemoryRequest(context="What does a for loop iterate over?"))
+    older = service.dispatcher.submit("alice", MemoryRequest(context="How do classes work?"))
+    newer = service.dispatcher.submit("alice", CONTEXT)
+    service.dispatcher.submit("bob", MemoryRequest(context="What does a for loop iterate over?"))
     status = service.log.status("alice", older.request_id)
     assert (status.state, status.superseded_by) == (RequestState.SUPERSEDED, newer.request_id)
-    assert service.worker.queue.depth() == 2
+    assert service.dispatcher.queue.depth() == 2

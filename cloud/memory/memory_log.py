@@ -232,8 +232,28 @@ class MemoryLog:
         with self._db.reading() as db:
             return self._status_in(db, request_id)
 
-    def mark_running(self, request_id: str) -> None:
-        self._set_state(request_id, RequestState.RUNNING, "attempts = attempts + 1")
+    def claim(self, request_id: str) -> bool:
+        """Mark a queued (or interrupted) request running, one attempt more; False if it is finished or superseded."""
+        with self._db.transaction() as db:
+            return db.execute(
+                "UPDATE requests SET state = ?, attempts = attempts + 1 WHERE request_id = ? AND state IN (?, ?)",
+                (RequestState.RUNNING, request_id, *_UNFINISHED),
+            ).rowcount == 1
+
+    def supersede_queued(self, tenant: str, by: str) -> int:
+        """Every other request of ``tenant`` still queued is superseded by ``by`` (the latest context wins)."""
+        with self._db.transaction() as db:
+            return db.execute(
+                "UPDATE requests SET state = ?, superseded_by = ?, finished_at = ? "
+                "WHERE tenant = ? AND state = ? AND request_id <> ?",
+                (RequestState.SUPERSEDED, by, time.time(), tenant, RequestState.QUEUED, by),
+            ).rowcount
+
+    def queued_tenants(self) -> int:
+        """Tenants with a request waiting: the depth of a queue that keeps one per tenant."""
+        with self._db.reading() as db:
+            return db.execute("SELECT count(DISTINCT tenant) AS n FROM requests WHERE state = ?",
+                              (RequestState.QUEUED,)).fetchone()["n"]
 
     def mark_queued(self, request_id: str, error: str) -> None:
         """Back in the queue after a failed attempt; the error is kept for the status."""
@@ -249,13 +269,23 @@ class MemoryLog:
         with self._db.transaction() as db:
             db.execute(f"UPDATE requests SET state = ?, {assignments} WHERE request_id = ?", (state, *values, request_id))
 
-    def unfinished_requests(self) -> list[tuple[str, str]]:
-        """(tenant, request id) of every request queued or interrupted while running, oldest first."""
+    def unfinished_requests(self, running: bool = True) -> list[tuple[str, str]]:
+        """(tenant, request id) of every request queued (and, with ``running``, running), oldest first."""
+        states = _UNFINISHED if running else (RequestState.QUEUED, RequestState.QUEUED)
         with self._db.reading() as db:
             rows = db.execute(
-                "SELECT tenant, request_id FROM requests WHERE state IN (?, ?) ORDER BY created_at", _UNFINISHED
+                "SELECT tenant, request_id FROM requests WHERE state IN (?, ?) ORDER BY created_at", states
             ).fetchall()
         return [(row["tenant"], row["request_id"]) for row in rows]
+
+    def recent_latencies_ms(self, count: int) -> list[float]:
+        """Accepted to committed, for the ``count`` requests done last (by any process)."""
+        with self._db.reading() as db:
+            rows = db.execute(
+                "SELECT (finished_at - created_at) * 1000 AS ms FROM requests WHERE state = ? "
+                "ORDER BY finished_at DESC LIMIT ?", (RequestState.DONE, count)
+            ).fetchall()
+        return [float(row["ms"]) for row in rows]
 
     def request_counts(self) -> dict[RequestState, int]:
         with self._db.reading() as db:
