@@ -19,7 +19,6 @@ Prints tables and writes reports/client_memory.json.
     .venv/bin/python scripts/bench_client_memory.py --quick   # a smoke run of every stage
 """
 
-import argparse
 import os
 import platform
 import re
@@ -45,7 +44,7 @@ from client.memory.query_embedder import QueryEmbedder  # noqa: E402
 from client.sync.cloud_client import CloudClient  # noqa: E402
 from client.sync.memory_sync import sync_memory  # noqa: E402
 from cloud.local_server import free_loopback_port, server_process  # noqa: E402
-from scripts.bench_support import percentile, write_report  # noqa: E402
+from scripts.bench_support import argument_parser, percentile, write_report  # noqa: E402
 from shared.corpus import read_prose  # noqa: E402
 from shared.embeddings import SentenceEmbedder  # noqa: E402
 from shared.protocol import MemoryDelta, MemoryNote, NoteSource  # noqa: E402
@@ -235,10 +234,7 @@ def bench_memory_switch(cache_dir: Path, corpus: Path, sentences: list[str], win
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=PYTHON_DOCS_DIR)
-    parser.add_argument("--quick", action="store_true", help="a smoke run: small sizes, short windows")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "client_memory.json")
+    parser = argument_parser(__doc__, "client_memory.json", "small sizes, short windows", PYTHON_DOCS_DIR)
     args = parser.parse_args()
     settings = load_settings()
     work = Path(tempfile.mkdtemp(prefix="bench-client-memory-"))

@@ -12,7 +12,6 @@ reports/cloud.json.
     .venv/bin/python scripts/bench_cloud.py --quick   # a smoke run of every stage
 """
 
-import argparse
 import os
 import platform
 import random
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from cloud.local_server import LocalServer  # noqa: E402
 from cloud.service import CloudService  # noqa: E402
-from scripts.bench_support import percentile, write_report  # noqa: E402
+from scripts.bench_support import argument_parser, percentile, write_report  # noqa: E402
 from shared.corpus import corpus_files, cut_at_sentence, read_prose  # noqa: E402
 from shared.embeddings import EMBEDDING_DIM, SentenceEmbedder, WordPieceCounter, cpu_has_native_bf16  # noqa: E402
 from shared.llama_loading import load_llama  # noqa: E402
@@ -182,13 +181,10 @@ def bench_requests(service: CloudService, contexts: list[str]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=PYTHON_DOCS_DIR)
+    parser = argument_parser(__doc__, "cloud.json", "three documents, few queries", PYTHON_DOCS_DIR)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--requests", type=int, default=10, help="memory requests per writer")
     parser.add_argument("--writers", default="extractive,embedded")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: three documents, few queries")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "cloud.json")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-cloud-"))

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from client.engine import KV_CACHE_TYPES, SuggestionEngine  # noqa: E402
-from scripts.bench_support import percentile, write_report  # noqa: E402
+from scripts.bench_support import argument_parser, percentile, write_report  # noqa: E402
 from shared.corpus import read_prose  # noqa: E402
 from shared.settings import EngineSettings, KVPreset, load_settings  # noqa: E402
 
@@ -209,14 +209,12 @@ def print_table(report: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__, "engine.json", "few keystrokes, one perplexity window")
     parser.add_argument("--presets", default=",".join(KVPreset), help="comma-separated presets (f16 first is the reference)")
     parser.add_argument("--keystrokes", type=int, default=60)
     parser.add_argument("--ppl-docs", type=int, default=len(PPL_DOCUMENTS))
     parser.add_argument("--ppl-windows", type=int, default=2, help="1,024-token windows per document")
     parser.add_argument("--decode-runs", type=int, default=3, help="decode measurements per context (median)")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: few keystrokes, one perplexity window")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "engine.json")
     args = parser.parse_args()
     if args.quick:
         args.keystrokes, args.ppl_docs, args.ppl_windows, args.decode_runs = 5, 1, 1, 1

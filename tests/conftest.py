@@ -147,7 +147,7 @@ def client_cache(tmp_path: Path, model_cache: Path, onnx_cache: Path) -> Path:
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     """A private PostgreSQL cluster for the session (from the Debian package's binaries)."""
-    from tests.real_services import postgres_server
+    from cloud.local_services import postgres_server
 
     with postgres_server() as url:
         yield url
@@ -160,7 +160,7 @@ def log_settings(request: pytest.FixtureRequest, tmp_path: Path) -> "CloudSettin
 
     if request.param == "sqlite":
         return CloudSettings(data_dir=tmp_path / "cloud")
-    from tests.real_services import fresh_postgres_database
+    from cloud.local_services import fresh_postgres_database
 
     url = fresh_postgres_database(request.getfixturevalue("postgres_server_url"))
     return CloudSettings(data_dir=tmp_path / "cloud", database_url=url)
@@ -169,7 +169,7 @@ def log_settings(request: pytest.FixtureRequest, tmp_path: Path) -> "CloudSettin
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """A private Redis for one test (nothing queued carries over)."""
-    from tests.real_services import redis_server
+    from cloud.local_services import redis_server
 
     with redis_server() as url:
         yield url

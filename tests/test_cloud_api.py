@@ -153,7 +153,7 @@ def test_a_full_queue_says_when_to_retry_and_a_tenant_is_coalesced(cloud_setting
 
 
 def test_the_api_serves_the_same_protocol_with_the_log_on_postgresql(cloud_settings, embedder, postgres_server_url) -> None:  # type: ignore[no-untyped-def]
-    from tests.real_services import fresh_postgres_database
+    from cloud.local_services import fresh_postgres_database
 
     cloud = cloud_settings.cloud.model_copy(update={"database_url": fresh_postgres_database(postgres_server_url)})
     service = CloudService(cloud_settings.model_copy(update={"cloud": cloud}), WriterKind.EXTRACTIVE, embedder)

@@ -28,6 +28,14 @@ def _coordinator(clock: Clock, **settings: object) -> MemoryRequestCoordinator:
     return MemoryRequestCoordinator(ClientSettings(**(defaults | settings)), clock)
 
 
+def _answered_once(clock: Clock) -> MemoryRequestCoordinator:
+    """A coordinator whose first request (BASE) the cloud has answered."""
+    coordinator = _coordinator(clock)
+    assert coordinator.should_request(BASE, _unit(1))
+    coordinator.request_finished(delivered=True)
+    return coordinator
+
+
 def test_changed_chars_counts_what_differs_after_the_common_prefix() -> None:
     assert common_prefix_length("abcdef", "abcxyz") == 3
     assert changed_chars("abc", "abcdef") == 3
@@ -53,9 +61,7 @@ def test_nothing_is_sent_while_a_request_for_nearly_the_same_context_is_pending(
 
 def test_requests_are_rate_limited_even_when_the_context_drifted() -> None:
     clock = Clock()
-    coordinator = _coordinator(clock)
-    assert coordinator.should_request(BASE, _unit(1))
-    coordinator.request_finished(delivered=True)
+    coordinator = _answered_once(clock)
     clock.now += 5
     assert not coordinator.should_request("A new topic entirely. " * 20, _unit(0, 1))
     clock.now += 6
@@ -64,9 +70,7 @@ def test_requests_are_rate_limited_even_when_the_context_drifted() -> None:
 
 def test_a_small_edit_on_the_same_topic_is_not_drift() -> None:
     clock = Clock()
-    coordinator = _coordinator(clock)
-    assert coordinator.should_request(BASE, _unit(1))
-    coordinator.request_finished(delivered=True)
+    coordinator = _answered_once(clock)
     clock.now += 60
     assert not coordinator.should_request(BASE + " More on lists.", _unit(1, 0.05))
     assert coordinator.should_request(BASE + " More on lists." * 10, _unit(1, 0.05))  # 150 characters changed
@@ -85,9 +89,7 @@ def test_a_pending_request_that_never_finishes_expires() -> None:
 
 def test_drift_is_measured_from_the_last_context_the_cloud_answered() -> None:
     clock = Clock()
-    coordinator = _coordinator(clock)
-    assert coordinator.should_request(BASE, _unit(1))
-    coordinator.request_finished(delivered=True)
+    coordinator = _answered_once(clock)
     clock.now += 60
     topic = "A new topic entirely. " * 20
     assert coordinator.should_request(topic, _unit(0, 1))

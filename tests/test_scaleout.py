@@ -17,11 +17,12 @@ import httpx
 import pytest
 
 from cloud.local_server import LocalServer, free_loopback_port, server_process
+from cloud.local_services import fresh_postgres_database
+from cloud.local_services import worker_process as local_worker
 from cloud.service import CloudService
 from shared.protocol import MemoryDelta, RequestState
 from shared.settings import Settings
 from tests.processes import hermetic_env
-from tests.real_services import fresh_postgres_database
 
 pytestmark = pytest.mark.slow
 WAIT_S = 120
@@ -41,22 +42,13 @@ def shared_settings(cloud_settings: Settings, redis_url: str, postgres_server_ur
 
 @contextmanager
 def worker_process(settings: Settings, data: Path, model_cache: Path, llm: str = "extractive") -> Iterator[subprocess.Popen[str]]:
-    """``hybridrag cloud worker`` reading its own copy of the datastore, like a worker on another machine."""
+    """A worker reading its own copy of the datastore, like a worker on another machine."""
     if not data.exists():
         shutil.copytree(settings.cloud.data_dir, data, ignore=shutil.ignore_patterns("memory.sqlite*", "tokens.sqlite*"))
     env = hermetic_env(HYBRIDRAG_CACHE_DIR=str(model_cache), HYBRIDRAG_CONFIG=str(data / "absent.toml"),
                        HYBRIDRAG_CLOUD__QUEUE_VISIBILITY_TIMEOUT_S=str(settings.cloud.queue_visibility_timeout_s))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "client.cli", "cloud", "worker", "--queue", settings.cloud.queue, "--llm", llm,
-         "--database-url", settings.cloud.database_url, "--data-dir", str(data)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    try:
+    with local_worker(settings.cloud.queue, settings.cloud.database_url, data, env, llm) as process:
         yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        process.wait(timeout=60)
 
 
 def _client(server_url: str, token: str) -> httpx.Client:
@@ -141,3 +133,20 @@ def test_two_api_processes_serve_one_consistent_memory(shared_settings: Settings
         delta = MemoryDelta.model_validate_json(answers.pop())
         assert delta.version >= 1 and delta.added
         assert http.get("/metrics").json()["requests"][RequestState.DONE] >= 1
+
+
+def test_a_failing_request_is_retried_through_redis_then_failed(shared_settings: Settings, embedder, model_cache: Path,
+                                                                tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cloud = shared_settings.cloud.model_copy(update={"max_attempts": 2})
+    service = CloudService(shared_settings.model_copy(update={"cloud": cloud}), embedder=embedder)
+    token = service.tokens.create("alice")
+    data = tmp_path / "worker"
+    shutil.copytree(cloud.data_dir, data, ignore=shutil.ignore_patterns("memory.sqlite*", "tokens.sqlite*"))
+    unreachable_llm = {"HYBRIDRAG_CLOUD__OPENAI__BASE_URL": "http://127.0.0.1:9/v1", "HYBRIDRAG_CLOUD__OPENAI__MAX_RETRIES": "0",
+                       "HYBRIDRAG_CLOUD__FALLBACK_TO_EXTRACTIVE": "false", "HYBRIDRAG_CLOUD__MAX_ATTEMPTS": "2"}
+    env = hermetic_env(HYBRIDRAG_CACHE_DIR=str(model_cache), HYBRIDRAG_CONFIG=str(data / "absent.toml"), **unreachable_llm)
+    with LocalServer(service) as server, local_worker(cloud.queue, cloud.database_url, data, env, llm="openai"):
+        http = _client(server.url, token)
+        request_id = http.post("/v1/memory/requests", json={"context": CONTEXTS[1]}).json()["request_id"]
+        status = _wait_states(http, [request_id], {"done", "failed"})[0]
+    assert status["state"] == "failed" and status["attempts"] == 2 and "cloud.openai.base_url" in status["error"]

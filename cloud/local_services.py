@@ -1,7 +1,7 @@
-"""Real PostgreSQL and Redis servers for tests: private, on loopback, gone after the session.
+"""Private PostgreSQL and Redis servers on loopback, for tests, benchmarks and demos; gone when done.
 
-Each is started from the Debian package's binaries into a temporary folder, so a
-test never touches a system service. PostgreSQL refuses to run as root: as root, the
+Each is started from the Debian package's binaries into a temporary folder, so
+nothing touches a system service. PostgreSQL refuses to run as root: as root, the
 cluster belongs to the ``postgres`` user the package creates.
 """
 
@@ -9,6 +9,7 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 from cloud.local_server import free_loopback_port
 
 STARTUP_S = 60
-INSTALL_HINT = "apt-get install postgresql redis-server (.ci/run does it)"
+INSTALL_HINT = "apt-get install postgresql redis-server"
 
 
 def _postgres_bin() -> Path | None:
@@ -92,3 +93,23 @@ def redis_server() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@contextmanager
+def worker_process(queue: str, database_url: str, data_dir: Path, env: dict[str, str],
+                   llm: str = "extractive") -> Iterator[subprocess.Popen[str]]:
+    """``hybridrag cloud worker`` as a process of its own, as on another machine; stopped when the block ends.
+
+    Its stderr (the log of each request) is the caller's to read after the block.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "client.cli", "cloud", "worker", "--queue", queue, "--llm", llm,
+         "--database-url", database_url, "--data-dir", str(data_dir)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(timeout=60)
