@@ -67,6 +67,11 @@ class CompositionAssistant:
             self.sync.stop()
 
     @property
+    def chosen_block(self) -> MemoryBlock:
+        """The notes chosen for the prompt: the engine uses them once their prefill is done."""
+        return self._selector.current
+
+    @property
     def sync_status(self) -> SyncStatus | None:
         return self.sync.status if self.sync is not None else None
 

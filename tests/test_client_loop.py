@@ -64,7 +64,7 @@ def test_the_whole_loop_survives_a_cloud_outage(cloud_settings: Settings, embedd
         # The first context is sent; the worker's notes come down and reach the prompt.
         first = assistant.suggest(LISTS)
         assert first.suggestion.text and first.notes == ()  # answered at once, from empty memory
-        _wait_for(lambda: memory.note_count > 0, "the first notes to sync")
+        _wait_for(lambda: assistant.chosen_block.notes, "the first notes to sync and be chosen")
         assert loop_engine.wait_for_memory(timeout_s=WAIT_S)
         grounded = assistant.suggest(LISTS)
         assert grounded.notes and grounded.suggestion.memory_tokens > 0

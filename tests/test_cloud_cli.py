@@ -116,8 +116,11 @@ def test_an_ingest_killed_midway_loses_nothing_on_the_next_run(tmp_path: Path, m
         assert ingest.poll() is None and time.monotonic() < deadline, "ingest ended before it could be killed"
         time.sleep(0.2)
         if (data / "datastore.sqlite").exists():
-            with sqlite3.connect(data / "datastore.sqlite", timeout=10) as db:
-                committed = db.execute("SELECT count(*) FROM files").fetchone()[0]
+            try:
+                with sqlite3.connect(data / "datastore.sqlite", timeout=10) as db:
+                    committed = db.execute("SELECT count(*) FROM files").fetchone()[0]
+            except sqlite3.OperationalError:  # the file is there, its tables not yet
+                continue
     ingest.send_signal(signal.SIGKILL)
     ingest.wait()
 
