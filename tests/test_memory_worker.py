@@ -14,6 +14,17 @@ class SimulatedCrash(BaseException):
     """The process dying: nothing after it runs, nothing in flight commits."""
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cloud_settings(request: pytest.FixtureRequest, cloud_settings: Settings) -> Settings:
+    """Every worker test with the memory log in SQLite, then in PostgreSQL."""
+    if request.param == "sqlite":
+        return cloud_settings
+    from cloud.local_services import fresh_postgres_database
+
+    url = fresh_postgres_database(request.getfixturevalue("postgres_server_url"))
+    return cloud_settings.model_copy(update={"cloud": cloud_settings.cloud.model_copy(update={"database_url": url})})
+
+
 def _service(settings: Settings, embedder, **cloud: object) -> CloudService:  # type: ignore[no-untyped-def]
     cloud_settings = CloudSettings.model_validate(settings.cloud.model_dump() | cloud)
     return CloudService(settings.model_copy(update={"cloud": cloud_settings}), embedder=embedder)
