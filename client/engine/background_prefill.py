@@ -9,6 +9,7 @@ starts only when no suggestion is running or waiting, so a suggestion waits at m
 for the one chunk in flight.
 """
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 import llama_cpp
 
 from client.engine.kv_cache import sync_prefix
+
+logger = logging.getLogger(__name__)
 
 
 class CorePriority:
@@ -120,6 +123,12 @@ class BackgroundPrefill:
             self._spare = None
 
     def _run(self) -> None:
+        try:
+            self._serve_jobs()
+        except Exception:  # noqa: BLE001 - suggestions go on with the old block; say why the new one never came
+            logger.exception("background prefill stopped: memory changes will not reach suggestions")
+
+    def _serve_jobs(self) -> None:
         while True:
             with self._state:
                 self._state.wait_for(lambda: self._closed or (self._job is not None and self._ready is not self._job))

@@ -211,8 +211,12 @@ class BackgroundSync:
             return
         try:
             status = self._client.request_status(request_id)
-        except HybridRAGError as exc:
+        except CloudUnavailable as exc:  # keep waiting for it, at the pace of the sync's backoff
             self._record_failure(exc)
+            with self._wake:
+                self._work.poll_due_at = self._work.sync_due_at
+            return
+        except HybridRAGError:  # the cloud no longer knows it (its data was reset): stop waiting
             status = None
         with self._wake:
             if status is None or status.state in FINISHED_STATES:
