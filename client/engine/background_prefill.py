@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import llama_cpp
 
-from client.engine.kv_cache import sync_prefix
+from client.engine.kv_cache import shared_prefix_length, sync_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class BackgroundPrefill:
         with self._state:
             ready = self._ready
             if (ready is not None and self._spare is not None and ready.memory_text == job.memory_text
-                    and len(job.prompt) - _shared_prefix_length(ready.prompt, job.prompt) <= max_tail):
+                    and len(job.prompt) - shared_prefix_length(ready.prompt, job.prompt) <= max_tail):
                 spare, self._spare, self._ready, self._job = self._spare, current, None, None
                 return spare
             if self._job is None or self._job.prompt != job.prompt:
@@ -155,11 +155,3 @@ class BackgroundPrefill:
         reused = sync_prefix(self._spare, job.prompt, self._chunk_tokens, stop_or_wait, self._priority.background)
         return reused is not None
 
-
-def _shared_prefix_length(a: list[int], b: list[int]) -> int:
-    length = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        length += 1
-    return length

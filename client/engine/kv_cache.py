@@ -4,7 +4,7 @@ llama.cpp rotates quantized K/V with a Hadamard matrix by itself (TurboQuant's
 first step), which is what keeps q8_0/q4_0 caches within about 1% perplexity.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -41,6 +41,16 @@ def kv_bytes_per_token(metadata: Mapping[str, Any], preset: KVPreset) -> float:
     return layers * per_layer
 
 
+def shared_prefix_length(cached: Sequence[int], wanted: Sequence[int]) -> int:
+    """How many leading tokens two token sequences share."""
+    length = 0
+    for a, b in zip(cached, wanted, strict=False):
+        if a != b:
+            break
+        length += 1
+    return length
+
+
 def sync_prefix(
     llm: llama_cpp.Llama,
     prompt: list[int],
@@ -55,12 +65,7 @@ def sync_prefix(
     inside ``each_chunk()``. The last token is always evaluated, so the context's
     logits are those of this prompt.
     """
-    reusable = min(llm.n_tokens, len(prompt) - 1)
-    reused = 0
-    for cached, wanted in zip(llm.input_ids[:reusable], prompt, strict=False):
-        if cached != wanted:
-            break
-        reused += 1
+    reused = shared_prefix_length(llm.input_ids[: min(llm.n_tokens, len(prompt) - 1)], prompt)
     llm.n_tokens = reused  # eval() drops the cache past this point first
     for start in range(reused, len(prompt), chunk_tokens):
         with each_chunk():
