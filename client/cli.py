@@ -93,7 +93,7 @@ def suggest(
 
     with err.status(f"Loading the model ({settings.engine.kv_preset} KV cache)…"):
         engine = SuggestionEngine.from_settings(settings)
-    assistant = _offline_assistant(settings, engine) if memory and settings.client.cloud_url else None
+    assistant = _offline_assistant(settings, engine) if memory else None
     try:
         notes: tuple[LocalNote, ...] = ()
         if assistant is not None:
@@ -126,10 +126,16 @@ def _query_embedder(settings: "Settings") -> "QueryEmbedder":
         return QueryEmbedder(settings.cache_dir, settings.client.embed_threads)
 
 
-def _offline_assistant(settings: "Settings", engine: "SuggestionEngine") -> "CompositionAssistant":
-    """Memory for the prompt from the local copy only: `suggest` never waits on the network."""
+def _offline_assistant(settings: "Settings", engine: "SuggestionEngine") -> "CompositionAssistant | None":
+    """Memory for the prompt from the local copy only (`suggest` never waits on the network); None before a sync."""
     from client.assistant import CompositionAssistant, open_local_memory
+    from client.memory.local_memory import DATABASE_NAME, memory_folder
 
+    client = settings.client
+    if not client.cloud_url or client.token is None:
+        return None
+    if not (memory_folder(client.data_dir, client.cloud_url, client.token.get_secret_value()) / DATABASE_NAME).exists():
+        return None  # nothing synced yet: no reason to load (or first export) the query embedder
     embedder = _query_embedder(settings)
     return CompositionAssistant(settings, engine, embedder, open_local_memory(settings, embedder), cloud=None)
 
