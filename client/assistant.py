@@ -10,6 +10,7 @@ embedding, about 10 ms) follows it, and nothing waits on the network.
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 from client.coordinator import MemoryRequestCoordinator, changed_chars
 from client.engine import Suggestion, SuggestionEngine
@@ -31,13 +32,16 @@ class AssistedSuggestion:
     notes: tuple[LocalNote, ...]  # the memory block it was made with, in prompt order
 
 
-def open_local_memory(settings: Settings, embedder: QueryEmbedder) -> LocalMemory:
-    """The local memory of the cloud and token the writer logged in with."""
+def local_memory_folder(settings: Settings) -> Path:
+    """The local memory's folder for the cloud and token the writer logged in with."""
     client = settings.client
     if not client.cloud_url or client.token is None:
         raise InputError(f"No cloud memory service is set: {LOGIN_HINT}.")
-    folder = memory_folder(client.data_dir, client.cloud_url, client.token.get_secret_value())
-    return LocalMemory(folder, embedder, client.note_ivf_threshold)
+    return memory_folder(client.data_dir, client.cloud_url, client.token.get_secret_value())
+
+
+def open_local_memory(settings: Settings, embedder: QueryEmbedder) -> LocalMemory:
+    return LocalMemory(local_memory_folder(settings), embedder, settings.client.note_ivf_threshold)
 
 
 class CompositionAssistant:

@@ -128,13 +128,12 @@ def _query_embedder(settings: "Settings") -> "QueryEmbedder":
 
 def _offline_assistant(settings: "Settings", engine: "SuggestionEngine") -> "CompositionAssistant | None":
     """Memory for the prompt from the local copy only (`suggest` never waits on the network); None before a sync."""
-    from client.assistant import CompositionAssistant, open_local_memory
-    from client.memory.local_memory import DATABASE_NAME, memory_folder
+    from client.assistant import CompositionAssistant, local_memory_folder, open_local_memory
+    from client.memory.local_memory import DATABASE_NAME
 
-    client = settings.client
-    if not client.cloud_url or client.token is None:
+    if not settings.client.cloud_url or settings.client.token is None:
         return None
-    if not (memory_folder(client.data_dir, client.cloud_url, client.token.get_secret_value()) / DATABASE_NAME).exists():
+    if not (local_memory_folder(settings) / DATABASE_NAME).exists():
         return None  # nothing synced yet: no reason to load (or first export) the query embedder
     embedder = _query_embedder(settings)
     return CompositionAssistant(settings, engine, embedder, open_local_memory(settings, embedder), cloud=None)

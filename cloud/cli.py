@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from cloud.database import redacted_url
 from shared.errors import InputError
 from shared.settings import ENV_PREFIX, OpenAIEndpoint, Settings, WriterKind, load_settings
 
@@ -161,7 +162,7 @@ def serve(
     logging.basicConfig(level=logging.INFO, handlers=[worker_log])  # the worker's lines, looking like uvicorn's
     if workers > 1:
         _export_settings(settings)  # what each worker process's settings are read from
-        err.print(f"{workers} API processes; queue: {_redacted(cloud.queue)}; log: "
+        err.print(f"{workers} API processes; queue: {redacted_url(cloud.queue)}; log: "
                   f"{'PostgreSQL' if cloud.database_url else cloud.data_dir}", soft_wrap=True)
         uvicorn.run("cloud.api:app_from_settings", factory=True, workers=workers, host=cloud.host, port=cloud.port,
                     log_level="info")
@@ -173,7 +174,7 @@ def serve(
     if not chunks and service.writes_notes:
         err.print(f"[yellow]note: the datastore in {cloud.data_dir} is empty: run hybridrag cloud ingest DIR first.[/]",
                   soft_wrap=True)
-    writer = service.writer.name if service.writer else f"worker processes at {_redacted(cloud.queue)}"
+    writer = service.writer.name if service.writer else f"worker processes at {redacted_url(cloud.queue)}"
     err.print(f"writer: {writer}; datastore: {chunks} chunks; data: {cloud.data_dir}", soft_wrap=True)
     config = uvicorn.Config(create_app(service), host=cloud.host, port=cloud.port, log_level="info")
     uvicorn.Server(config).run()
@@ -207,7 +208,7 @@ def worker(
         processor = worker_processor(settings)
         processor.datastore.search_text("warm up", 1)
     err.print(f"writer: {processor.writer.name}; datastore: {processor.datastore.chunk_count()} chunks; "
-              f"queue: {_redacted(cloud.queue)}", soft_wrap=True)
+              f"queue: {redacted_url(cloud.queue)}", soft_wrap=True)
     logging.basicConfig(level=logging.INFO)
     run_worker(processor, cloud)
 
@@ -222,8 +223,3 @@ def _export_settings(settings: Settings) -> None:
         os.environ[f"{ENV_PREFIX}CLOUD__OPENAI__{key.upper()}"] = str(value)
     if openai.api_key is not None:
         os.environ[f"{ENV_PREFIX}CLOUD__OPENAI__API_KEY"] = openai.api_key.get_secret_value()
-
-
-def _redacted(url: str) -> str:
-    scheme, separator, rest = url.partition("://")
-    return f"{scheme}{separator}{rest.rpartition('@')[2]}" if separator else url

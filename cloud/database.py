@@ -107,7 +107,7 @@ class PostgresDatabase:
                 self._connection = psycopg.connect(self._url, autocommit=True, row_factory=dict_row)
             except psycopg.OperationalError as exc:
                 raise SettingsError(
-                    f"Cannot connect to PostgreSQL at {_without_password(self._url)}: {str(exc).strip()}. "
+                    f"Cannot connect to PostgreSQL at {redacted_url(self._url)}: {str(exc).strip()}. "
                     "Check cloud.database_url and that the server is running."
                 ) from None
         return self._connection
@@ -119,14 +119,15 @@ def open_database(settings: CloudSettings, sqlite_name: str, schema: str) -> Dat
     if url:
         if not url.startswith(POSTGRES_SCHEMES):
             raise SettingsError(
-                f"cloud.database_url {_without_password(url)!r} is not a PostgreSQL URL: use "
+                f"cloud.database_url {redacted_url(url)!r} is not a PostgreSQL URL: use "
                 "postgresql://USER[:PASSWORD]@HOST:PORT/DATABASE, or leave it empty for SQLite in cloud.data_dir."
             )
         return PostgresDatabase(url, schema)
     return SQLiteDatabase(settings.data_dir / sqlite_name, schema)
 
 
-def _without_password(url: str) -> str:
+def redacted_url(url: str) -> str:
+    """A service URL fit to print: the password (and anything else before the user) dropped."""
     scheme, _, rest = url.partition("://")
     credentials, at, host = rest.rpartition("@")
     return f"{scheme}://{credentials.split(':')[0]}{at}{host}" if at else url

@@ -32,18 +32,12 @@ FIRST_RETRY_S = 2.0  # after the first failed sync; doubling from there up to sy
 
 
 @dataclass(frozen=True)
-class SyncReport:
-    from_version: int
-    to_version: int
-    added: tuple[LocalNote, ...]
-    removed: tuple[str, ...]
+class SyncReport(AppliedDelta):
+    """Every page of one sync, applied, taken together."""
+
     pages: int
     resynced: bool  # the cloud was behind the local memory, which was replaced by the cloud's
     seconds: float
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.added or self.removed)
 
 
 def sync_memory(client: CloudClient, memory: LocalMemory) -> SyncReport:
@@ -63,9 +57,8 @@ def sync_memory(client: CloudClient, memory: LocalMemory) -> SyncReport:
             if not delta.has_more:
                 break
     except VersionAhead:
-        applied, pages = _resync_from_zero(client, memory)
-        added, removed = list(applied.added), list(applied.removed)
-        return SyncReport(from_version, applied.to_version, tuple(added), tuple(removed), pages, True,
+        replaced, pages = _resync_from_zero(client, memory)
+        return SyncReport(from_version, replaced.to_version, replaced.added, replaced.removed, pages, True,
                           time.perf_counter() - started)
     return SyncReport(from_version, memory.version, tuple(added), tuple(removed), pages, False,
                       time.perf_counter() - started)

@@ -271,10 +271,11 @@ class MemoryLog:
 
     def unfinished_requests(self, running: bool = True) -> list[tuple[str, str]]:
         """(tenant, request id) of every request queued (and, with ``running``, running), oldest first."""
-        states = _UNFINISHED if running else (RequestState.QUEUED, RequestState.QUEUED)
+        states = _UNFINISHED if running else (RequestState.QUEUED,)
+        marks = ", ".join("?" * len(states))
         with self._db.reading() as db:
             rows = db.execute(
-                "SELECT tenant, request_id FROM requests WHERE state IN (?, ?) ORDER BY created_at", states
+                f"SELECT tenant, request_id FROM requests WHERE state IN ({marks}) ORDER BY created_at", states
             ).fetchall()
         return [(row["tenant"], row["request_id"]) for row in rows]
 
