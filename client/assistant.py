@@ -45,17 +45,25 @@ def open_local_memory(settings: Settings, embedder: QueryEmbedder) -> LocalMemor
 
 
 class CompositionAssistant:
-    def __init__(self, settings: Settings, engine: SuggestionEngine, embedder: QueryEmbedder,
-                 memory: LocalMemory, cloud: CloudClient | None) -> None:
+    """The engine plus, once the writer logged in, local memory, the coordinator and the sync loop.
+
+    Without a memory (``memory=None``) it only suggests: the TUI works before any login.
+    """
+
+    def __init__(self, settings: Settings, engine: SuggestionEngine, embedder: QueryEmbedder | None,
+                 memory: LocalMemory | None, cloud: CloudClient | None) -> None:
+        if memory is not None and embedder is None:
+            raise ValueError("A local memory needs the query embedder that searches it.")
         self.settings = settings
         self.engine = engine
         self.memory = memory
+        self._cloud = cloud
         self._embedder = embedder
-        self._selector = MemoryBlockSelector(memory, settings.client)
+        self._selector = MemoryBlockSelector(memory, settings.client) if memory is not None else None
         self.coordinator = MemoryRequestCoordinator(settings.client)
         self.sync = (
             BackgroundSync(cloud, memory, settings.client, self._memory_synced, self._request_finished)
-            if cloud is not None else None
+            if cloud is not None and memory is not None else None
         )
         self._lock = threading.RLock()
         self._last_text: str | None = None  # as of the last choice of notes
@@ -67,13 +75,23 @@ class CompositionAssistant:
             self.sync.start()
 
     def close(self) -> None:
+        """Stop the sync loop, close the memory and the cloud client; the engine belongs to whoever made it."""
         if self.sync is not None:
             self.sync.stop()
+        if self._cloud is not None:
+            self._cloud.close()
+        if self.memory is not None:
+            self.memory.close()
 
     @property
     def chosen_block(self) -> MemoryBlock:
         """The notes chosen for the prompt: the engine uses them once their prefill is done."""
-        return self._selector.current
+        return self._selector.current if self._selector is not None else MemoryBlock()
+
+    @property
+    def switching_memory(self) -> bool:
+        """New notes are chosen but still being prefilled: suggestions use the previous ones meanwhile."""
+        return self.chosen_block.text != self.engine.active_memory
 
     @property
     def sync_status(self) -> SyncStatus | None:
@@ -96,6 +114,8 @@ class CompositionAssistant:
 
     def refresh_memory(self, text: str, force: bool = False) -> MemoryBlock:
         """Choose notes for ``text`` if it changed enough since the last choice; maybe ask the cloud."""
+        if self._selector is None or self._embedder is None:
+            return MemoryBlock()
         with self._lock:
             if not force and self._last_text is not None and (
                 changed_chars(self._last_text, text) < self.settings.client.reselect_after_chars
@@ -110,6 +130,21 @@ class CompositionAssistant:
                 self.sync.send_request(text[-self.settings.client.request_context_chars :])
             return block
 
+    def request_memory_now(self, text: str) -> None:
+        """The writer's own ask for notes on the text before the cursor (no drift or rate check)."""
+        if self.sync is None or self._embedder is None:
+            raise InputError(f"No cloud memory service is set: {LOGIN_HINT}.")
+        if not text.strip():
+            raise InputError("Nothing to ask about yet: write something first.")
+        context = text[-self.settings.client.request_context_chars :]
+        self.coordinator.request_sent_by_writer(context, self._embedder.embed_one(context[-self.settings.client.memory_query_chars :]))
+        self.sync.send_request(context)
+
+    def sync_now(self) -> None:
+        if self.sync is None:
+            raise InputError(f"No cloud memory service is set: {LOGIN_HINT}.")
+        self.sync.sync_now()
+
     def notes_of(self, block_text: str) -> tuple[LocalNote, ...]:
         with self._lock:
             block = self._blocks.get(block_text)
@@ -123,6 +158,7 @@ class CompositionAssistant:
 
     def _memory_synced(self, report: SyncReport) -> None:
         """On the sync thread: choose notes again now, so the new block prefills before the next pause."""
+        assert self._selector is not None  # a sync loop exists only with a memory
         self._selector.notes_removed(report.removed)
         if self._latest_text.strip():
             self.refresh_memory(self._latest_text, force=True)

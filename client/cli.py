@@ -115,8 +115,65 @@ def suggest(
         out.print(_timings_table(result))
     finally:
         if assistant is not None:
-            assistant.memory.close()
+            assistant.close()
         engine.close()
+
+
+@app.command()
+def compose(
+    file: Annotated[Path | None, typer.Argument(help="The file to write in (created on the first save).")] = None,
+    kv: Annotated[KVPreset | None, typer.Option(help="KV-cache precision preset.")] = None,
+) -> None:
+    """Write with ghost-text suggestions from the local model, grounded in synced memory (F1 lists the keys)."""
+    from client.engine import SuggestionEngine
+    from client.tui.app import ComposeApp
+
+    settings = load_settings(engine={"kv_preset": kv} if kv else {})
+    if file is not None:
+        _check_editable(file)
+    with err.status(f"Loading the model ({settings.engine.kv_preset} KV cache)…"):
+        engine = SuggestionEngine.from_settings(settings)
+    try:
+        assistant = _online_assistant(settings, engine)
+        assistant.start()
+        try:
+            kept = ComposeApp(assistant, settings, file).run()
+        finally:
+            assistant.close()
+    finally:
+        engine.close()
+    if kept:
+        err.print(Text(f"Unsaved text is kept in {kept}; `hybridrag compose {file or ''}` offers to restore it.",
+                       style="yellow"), soft_wrap=True)
+
+
+def _check_editable(file: Path) -> None:
+    if file.is_dir():
+        raise InputError(f"{file} is a folder: give a file to write in.")
+    if file.exists():
+        try:
+            file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as problem:
+            raise InputError(f"{file} is not UTF-8 text (byte {problem.start}): compose edits text files only.") from None
+        except OSError as problem:
+            raise InputError(f"Cannot read {file}: {problem.strerror or problem}.") from None
+    elif not file.parent.is_dir():
+        raise InputError(f"No folder {file.parent} to save {file.name} in: create it first.")
+
+
+def _online_assistant(settings: "Settings", engine: "SuggestionEngine") -> "CompositionAssistant":
+    """The full client loop when logged in (memory, coordinator, sync); suggestions alone otherwise."""
+    from client.assistant import CompositionAssistant, open_local_memory
+    from client.sync.cloud_client import CloudClient
+
+    client = settings.client
+    if not client.cloud_url or client.token is None:
+        err.print(Text("note: no cloud memory service is set (`hybridrag login URL TOKEN`): suggestions "
+                       "come from the model alone.", style="yellow"), soft_wrap=True)
+        return CompositionAssistant(settings, engine, None, None, None)
+    embedder = _query_embedder(settings)
+    cloud = CloudClient(client.cloud_url, client.token.get_secret_value(), client.timeout_s, client.max_retries)
+    return CompositionAssistant(settings, engine, embedder, open_local_memory(settings, embedder), cloud)
 
 
 def _query_embedder(settings: "Settings") -> "QueryEmbedder":

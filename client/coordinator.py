@@ -80,9 +80,17 @@ class MemoryRequestCoordinator:
                            or embedding_distance(delivered.vector, vector) >= settings.drift_embedding_distance)
                 if not drifted:
                     return False
-            self._pending = _Sent(context, vector, now)
-            self._last_attempt_at = now
+            self._record_sent(context, vector, now)
             return True
+
+    def request_sent_by_writer(self, context: str, vector: np.ndarray) -> None:
+        """The writer asked for notes on ``context`` themselves: it is pending like one decided here."""
+        with self._lock:
+            self._record_sent(context, vector, self._clock())
+
+    def _record_sent(self, context: str, vector: np.ndarray, now: float) -> None:
+        self._pending = _Sent(context, vector, now)
+        self._last_attempt_at = now
 
     def request_finished(self, delivered: bool) -> None:
         """The pending request ended: with notes written (``delivered``), or failed, or never sent."""

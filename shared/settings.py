@@ -238,6 +238,29 @@ class ClientSettings(BaseModel):
     pending_request_timeout_s: float = Field(default=120.0, gt=0, description="A request unanswered this long is dropped.")
 
 
+class ComposeSettings(BaseModel):
+    """The composition TUI: when it asks for suggestions and how it keeps the writer's text safe."""
+
+    debounce_initial_ms: float = Field(default=75.0, gt=0, description="Pause before the first suggestion request.")
+    debounce_min_ms: float = Field(default=30.0, gt=0, description="The adaptive pause never goes below this...")
+    debounce_max_ms: float = Field(default=350.0, gt=0, description="...nor above this.")
+    debounce_typing_factor: float = Field(
+        default=1.3, gt=0, description="A pause counts once it is this much longer than the writer's usual gap between keys."
+    )
+    debounce_latency_factor: float = Field(
+        default=0.5, ge=0, description="Slow suggestions wait longer: this share of the recent first-token latency."
+    )
+    suggestion_cache_entries: int = Field(
+        default=256, ge=0, description="Finished suggestions kept by prefix, so backspace and retype are instant."
+    )
+    autosave_interval_s: float = Field(default=2.0, gt=0, description="Unsaved text goes to a recovery file this often.")
+    recovery_dir: Path = Field(
+        default_factory=lambda: platformdirs.user_data_path(APP_NAME) / "recovery",
+        description="Recovery files of unsaved text, one per edited file.",
+    )
+    status_refresh_s: float = Field(default=0.5, gt=0, description="How often the status bar reads the sync state.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -248,6 +271,7 @@ class Settings(BaseSettings):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     cloud: CloudSettings = Field(default_factory=CloudSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
+    compose: ComposeSettings = Field(default_factory=ComposeSettings)
 
     @classmethod
     def settings_customise_sources(
