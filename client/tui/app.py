@@ -43,15 +43,15 @@ class ComposeApp(App[str | None]):
     #main { height: 1fr; }
     ComposeEditor { width: 1fr; border: none; }
     """
-    BINDINGS = [
-        Binding("ctrl+s", "save", "Save"),
-        Binding("f1", "help", "Keys"),
-        Binding("f2", "toggle_notes", "Notes"),
-        Binding("f5", "sync_now", "Sync now"),
-        Binding("f6", "request_memory", "Ask cloud"),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+    BINDINGS = [  # the footer shows the short description; the help screen the tooltip
+        Binding("ctrl+s", "save", "Save", tooltip="Save the file (asks for a name the first time)"),
+        Binding("f1", "help", "Keys", tooltip="This list of keys"),
+        Binding("f2", "toggle_notes", "Notes", tooltip="Show or hide the memory notes of the current suggestion"),
+        Binding("f5", "sync_now", "Sync now", tooltip="Pull new memory notes from the cloud now"),
+        Binding("f6", "request_memory", "Ask cloud", tooltip="Ask the cloud to write notes for the text before the cursor"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="Quit (unsaved text stays in the recovery file)"),
     ]
-    EDITING_KEYS_NOTE = ("other keys", "Edit as in any editor: arrows, ctrl+z undo, ctrl+x/c/v, shift+arrows select")
+    EDITING_KEYS_NOTE = ("other keys", "Edit as in any editor: ctrl+z undo, ctrl+x/c/v, shift+arrows")
 
     # Worker threads talk to the UI by message only: posting never blocks, even while the app exits.
     @dataclass
@@ -140,6 +140,9 @@ class ComposeApp(App[str | None]):
             return
         self.run_worker(self._suggest_after_pause(prefix, self._request_id), group="pause", exclusive=True)
 
+    def on_text_area_changed(self) -> None:
+        self._refresh_status()  # saved / unsaved
+
     def on_compose_editor_suggestion_dismissed(self, _: ComposeEditor.SuggestionDismissed) -> None:
         self._cancel_suggestion()
 
@@ -208,10 +211,11 @@ class ComposeApp(App[str | None]):
     # -- keys -------------------------------------------------------------------------------
 
     def action_help(self) -> None:
-        keys = [(binding.key, binding.description) for binding in self.BINDINGS if isinstance(binding, Binding)]
-        keys += [(key, description) for key, description in ComposeEditor.KEYS_HANDLED_ON_KEY]
-        keys += [(binding.key, binding.description) for binding in ComposeEditor.BINDINGS if isinstance(binding, Binding)]
-        self.push_screen(HelpScreen([*keys, self.EDITING_KEYS_NOTE]))
+        editor_keys = [(binding.key, binding.tooltip or binding.description)
+                       for binding in ComposeEditor.BINDINGS if isinstance(binding, Binding)]
+        app_keys = [(binding.key, binding.tooltip or binding.description)
+                    for binding in self.BINDINGS if isinstance(binding, Binding)]
+        self.push_screen(HelpScreen([*ComposeEditor.KEYS_HANDLED_ON_KEY, *editor_keys, *app_keys, self.EDITING_KEYS_NOTE]))
 
     def action_toggle_notes(self) -> None:
         self.query_one(NotesPanel).toggle_class("-shown")

@@ -63,7 +63,7 @@ def _clock(moment: datetime | None) -> str:
 
 class StatusBar(Static):
     DEFAULT_CSS = """
-    StatusBar { dock: bottom; height: 1; padding: 0 1; background: $panel; }
+    StatusBar { height: 1; padding: 0 1; background: $panel; }
     """
 
     def show(self, facts: StatusFacts) -> None:

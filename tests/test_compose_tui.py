@@ -1,0 +1,281 @@
+"""The composition TUI driven like a writer would (Textual's Pilot), on the real engine.
+
+Every test waits for what the writer would see; none times anything.
+"""
+
+import asyncio
+import shutil
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from client.assistant import CompositionAssistant
+from client.engine import SuggestionEngine
+from client.memory.local_memory import LocalMemory
+from client.sync.cloud_client import CloudClient
+from client.tui.app import ComposeApp
+from client.tui.notes_panel import NotesPanel
+from client.tui.screens import HelpScreen, RestoreScreen
+from client.tui.status_bar import StatusBar
+from cloud.local_server import LocalServer
+from cloud.service import CloudService
+from shared.settings import Settings, WriterKind, load_settings
+
+pytestmark = pytest.mark.slow
+WAIT_S = 60
+OPENING = "Python is an easy to learn, powerful programming"
+Scenario = Callable[[ComposeApp, Pilot], Awaitable[None]]
+
+
+def run_app(app: ComposeApp, scenario: Scenario, size: tuple[int, int] = (100, 24)) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await scenario(app, pilot)
+
+    asyncio.run(main())
+
+
+async def wait_until(pilot: Pilot, condition: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.02)
+
+
+async def type_text(pilot: Pilot, text: str) -> None:
+    await pilot.press(*["space" if ch == " " else ch for ch in text])
+
+
+async def settled(app: ComposeApp, pilot: Pilot) -> None:
+    """Wait until a suggestion has finished streaming."""
+    await wait_until(pilot, lambda: app.editor.suggestion and not app.editor.streaming, "a finished suggestion")
+
+
+@pytest.fixture
+def compose_settings(tmp_path: Path, model_cache: Path) -> Settings:
+    return load_settings(cache_dir=model_cache, compose={"recovery_dir": tmp_path / "recovery", "autosave_interval_s": 0.1})
+
+
+@pytest.fixture
+def assistant(compose_settings: Settings, engine: SuggestionEngine) -> Iterator[CompositionAssistant]:
+    """Suggestions alone (no cloud memory service set), on the session's engine."""
+    engine.set_memory("")
+    made = CompositionAssistant(compose_settings, engine, None, None, None)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def long_suggestions(engine: SuggestionEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Suggestions that stream for a second or more, so a keystroke can land in the middle of one."""
+    monkeypatch.setattr(engine, "settings", engine.settings.model_copy(
+        update={"max_suggestion_tokens": 64, "stop_at_sentence_end": False}))
+
+
+def test_typing_shows_a_suggestion_and_tab_inserts_it(assistant: CompositionAssistant, compose_settings: Settings) -> None:
+    app = ComposeApp(assistant, compose_settings, None)
+
+    async def scenario(app: ComposeApp, pilot: Pilot) -> None:
+        await type_text(pilot, OPENING)
+        await settled(app, pilot)
+        ghost = app.editor.suggestion
+        assert app.editor.text == OPENING  # ghost text is drawn, not inserted
+        await pilot.press("tab")
+        assert app.editor.text == OPENING + ghost
+        assert app.last_suggestion is not None and app.last_suggestion.first_text_ms is not None
+        assert "first token" in str(app.query_one(StatusBar).render()) and "KV q8q4" in str(app.query_one(StatusBar).render())
+
+    run_app(app, scenario)
+
+
+def test_ctrl_right_inserts_one_word(assistant: CompositionAssistant, compose_settings: Settings) -> None:
+    app = ComposeApp(assistant, compose_settings, None)
+
+    async def scenario(app: ComposeApp, pilot: Pilot) -> None:
+        await type_text(pilot, "The quick brown fox jumps over the")
+        await settled(app, pilot)
+        ghost = app.editor.suggestion
+        word = ghost[: len(ghost) - len(ghost.lstrip())] + ghost.lstrip().split(" ")[0]
+        await pilot.press("ctrl+right")
+        assert app.editor.text == "The quick brown fox jumps over the" + word
+        assert app.editor.suggestion == ghost[len(word):]  # the rest stays
+
+    run_app(app, scenario)
+
+
+def test_typing_through_keeps_the_rest_without_asking_again(assistant: CompositionAssistant,
+                                                             compose_settings: Settings) -> None:
+    app = ComposeApp(assistant, compose_settings, None)
+
+    async def scenario(app: ComposeApp, pilot: Pilot) -> None:
+        await type_text(pilot, OPENING)
+        await settled(app, pilot)
+        ghost, asked = app.editor.suggestion, app.suggestions_started
+        await type_text(pilot, ghost[:3])
+        await pilot.pause(0.3)  # longer than any debounce: a new request would have started
+        assert app.editor.suggestion == ghost[3:]
+        assert app.suggestions_started == asked
+
+    run_app(app, scenario)
+
+
+def test_escape_dismisses_until_the_writer_goes_on(assistant: CompositionAssistant, compose_settings: Settings) -> None:
+    app = ComposeApp(assistant, compose_settings, None)
+
+    async def scenario(app: ComposeApp, pilot: Pilot) -> None:
+        await type_text(pilot, OPENING)
+        await settled(app, pilot)
+        asked = app.suggestions_started
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        assert app.editor.suggestion == "" and app.suggestions_started == asked
+        assert app.editor.text == OPENING and app.editor.has_focus
+        await type_text(pilot, " tool")  # not the dismissed suggestion (typing that would show its rest again)
+        await wait_until(pilot, lambda: app.suggestions_started > asked, "a new suggestion after typing on")
+
+    run_app(app, scenario)
+
+
+def test_backspace_and_retype_are_served_from_the_cache(assistant: CompositionAssistant, compose_settings: Settings) -> None:
+    app = ComposeApp(assistant, compose_settings, None)
+
+    async def scenario(app: ComposeApp, pilot: Pilot) -> None:
+        await type_text(pilot, OPENING)
+        await settled(app, pilot)
+        ghost = app.editor.suggestion
+        await type_text(pilot, " x")  # off the suggestion: a new one is made for the new text
+        await wait_until(pilot, lambda: app.editor.prefix.endswith(" x") and app.editor.suggestion
+                         and not app.editor.streaming, "a suggestion after ' x'")
+        asked = app.suggestions_started
+        await pilot.press("backspace", "backspace")
+        assert app.editor.suggestion == ghost  # at once: no model call, no pause
+        await type_text(pilot, " x")
+        await pilot.pause(0.3)
+        assert app.editor.suggestion and app.suggestions_started == asked
+
+    run_app(app, scenario)
+
+
+@pytest.mark.usefixtures("long_suggestions")
+def test_a_keystroke_while_a_suggestion_streams_cancels_it(assistant: CompositionAssistant,
+                                                            compose_settings: Settings) -> None:
+    app = ComposeApp(assistant, compose_settings, None)
+
+    async def scenario(app: ComposeApp, pilot: Pilot) -> None:
+        await type_text(pilot, OPENING)
+        await wait_until(pilot, lambda: app.editor.streaming and app.editor.suggestion, "a suggestion streaming")
+        first = app.editor.suggestion
+        await type_text(pilot, "Q")  # not what the model suggested
+        await wait_until(pilot, lambda: app.suggestions_cancelled >= 1, "the streaming suggestion to stop")
+        await pilot.pause(0.2)
+        assert app.editor.completion is None or app.editor.completion.anchor.endswith("Q")
+        assert not app.editor.suggestion.startswith(first[1:])  # the old stream no longer draws
+        assert app.editor.text == OPENING + "Q"
+
+    run_app(app, scenario)
+
+
+def test_unsaved_text_survives_a_kill_and_is_offered_back(assistant: CompositionAssistant,
+                                                          compose_settings: Settings, tmp_path: Path) -> None:
+    file = tmp_path / "letter.txt"
+    file.write_text("Dear team,\n")
+    first = ComposeApp(assistant, compose_settings, file)
+
+    async def write_then_die(app: ComposeApp, pilot: Pilot) -> None:
+        await type_text(pilot, "the release is on Friday")
+        await wait_until(pilot, lambda: app.recovery.read() is not None
+                         and app.recovery.read().text.endswith("Friday"), "an autosave")  # type: ignore[union-attr]
+        kept = tmp_path / "kept.json"
+        shutil.copy(app.recovery.path, kept)  # what a kill -9 now would leave behind
+        app.recovery.path.unlink()
+        kept.rename(app.recovery.path)
+
+    run_app(first, write_then_die)
+    assert file.read_text() == "Dear team,\n"  # never saved
+    second = ComposeApp(assistant, compose_settings, file)
+
+    async def restore(app: ComposeApp, pilot: Pilot) -> None:
+        await wait_until(pilot, lambda: isinstance(app.screen, RestoreScreen), "the offer to restore")
+        await pilot.press("r")
+        assert app.editor.text == "Dear team,\nthe release is on Friday"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: not app.recovery.path.exists(), "the recovery file to go after saving")
+        assert file.read_text() == "Dear team,\nthe release is on Friday"
+
+    run_app(second, restore)
+
+
+def test_help_lists_every_key_and_the_notes_panel_toggles(assistant: CompositionAssistant,
+                                                          compose_settings: Settings) -> None:
+    app = ComposeApp(assistant, compose_settings, None)
+
+    async def scenario(app: ComposeApp, pilot: Pilot) -> None:
+        panel = app.query_one(NotesPanel)
+        assert not panel.display
+        await pilot.press("f2")
+        assert panel.display
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        listed = " ".join(app.screen.query_one("DataTable").get_column_at(0))  # type: ignore[attr-defined]
+        for key in ("tab", "ctrl+right", "escape", "ctrl+s", "f1", "f2", "f5", "f6", "ctrl+q"):
+            assert key in listed, key
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("f5")  # no cloud set: says so instead of failing
+        await pilot.pause(0.1)
+        assert any("hybridrag login" in str(note.message) for note in app._notifications)
+
+    run_app(app, scenario)
+
+
+def test_with_memory_notes_show_and_with_the_cloud_stopped_suggestions_go_on(
+    cloud_settings: Settings, embedder, query_embedder, tmp_path: Path, model_cache: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    service = CloudService(cloud_settings, writer_kind=WriterKind.EXTRACTIVE, embedder=embedder)
+    token = service.tokens.create("writer")
+    server = LocalServer(service).__enter__()
+    settings = cloud_settings.model_copy(update={
+        "client": cloud_settings.client.model_copy(update={
+            "sync_interval_s": 0.3, "request_poll_interval_s": 0.05, "sync_max_backoff_s": 0.5,
+            "min_request_interval_s": 0.0, "min_request_context_chars": 50, "reselect_after_chars": 1,
+            "timeout_s": 5.0, "max_retries": 0}),
+        "compose": cloud_settings.compose.model_copy(update={"recovery_dir": tmp_path / "recovery", "status_refresh_s": 0.1}),
+    })
+    engine = SuggestionEngine(settings.engine, model_cache)
+    memory = LocalMemory(tmp_path / "memory", query_embedder, ivf_threshold=50_000)
+    assistant = CompositionAssistant(settings, engine, query_embedder, memory,
+                                     CloudClient(server.url, token, timeout_s=5, max_retries=0))
+    assistant.start()
+    app = ComposeApp(assistant, settings, None)
+    text = ("Classes provide a means of bundling data and functionality together. Creating a new class "
+            "creates a new type of object, allowing new instances of that type to be")
+
+    def status() -> str:
+        return str(app.query_one(StatusBar).render())
+
+    async def scenario(app: ComposeApp, pilot: Pilot) -> None:
+        await pilot.press("f2")
+        await type_text(pilot, text)
+        await wait_until(pilot, lambda: assistant.sync_status and assistant.sync_status.notes > 0, "notes synced")
+        await wait_until(pilot, lambda: "synced" in status() and "notes" in status(), "the status to show the sync")
+        # The next suggestions are made with those notes, and the panel shows them.
+        await wait_until(pilot, lambda: not assistant.switching_memory, "the new notes to be prefilled")
+        await type_text(pilot, " made.")
+        await wait_until(pilot, lambda: "from " in str(app.query_one("#notes").render()), "notes in the panel")
+        server.__exit__(None, None, None)
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: "offline since" in status(), "the status to say offline")
+        asked = app.suggestions_started
+        await type_text(pilot, " Each class instance can have")
+        await wait_until(pilot, lambda: app.suggestions_started > asked and app.editor.suggestion
+                         and not app.editor.streaming, "a suggestion while offline")
+
+    try:
+        run_app(app, scenario, size=(140, 30))
+    finally:
+        assistant.close()
+        engine.close()
+        server.__exit__(None, None, None)
