@@ -89,9 +89,11 @@ class CompositionAssistant:
         return self._selector.current if self._selector is not None else MemoryBlock()
 
     @property
-    def switching_memory(self) -> bool:
-        """New notes are chosen but still being prefilled: suggestions use the previous ones meanwhile."""
-        return self.chosen_block.text != self.engine.active_memory
+    def notes_switch(self) -> str | None:
+        """Newly chosen notes not yet in suggestions: "loading" while they prefill, then "ready"."""
+        if self.chosen_block.text == self.engine.active_memory:
+            return None
+        return "ready" if self.engine.wait_for_memory(0) else "loading"
 
     @property
     def sync_status(self) -> SyncStatus | None:

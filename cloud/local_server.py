@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 
 import httpx
@@ -53,13 +54,16 @@ class LocalServer:
 
 @contextmanager
 def server_process(args: list[str], ready_url: str, startup_s: float, headers: dict[str, str] | None = None,
-                   env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+                   env: dict[str, str] | None = None, log_path: Path | None = None) -> Iterator[subprocess.Popen[str]]:
     """A server, ``python ARGS``, ready once ``ready_url`` answers 200 and stopped when the block ends.
 
-    Fails with the server's stderr if it never got ready.
+    Its output goes to ``log_path`` when given (a long session's logs would fill a pipe
+    and stall it), else to a pipe read only on failure. Fails with the server's last
+    output if it never got ready.
     """
-    process = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+    log = log_path.open("a", encoding="utf-8") if log_path is not None else None
+    process = subprocess.Popen([sys.executable, *args], env=env, stdout=log or subprocess.DEVNULL,
+                               stderr=log or subprocess.PIPE, text=True)
     deadline = time.monotonic() + startup_s
     try:
         while True:
@@ -70,9 +74,13 @@ def server_process(args: list[str], ready_url: str, startup_s: float, headers: d
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError(f"{' '.join(args)} did not start: {process.stderr.read()[-2000:]}")
+                process.wait()
+                output = log_path.read_text(errors="replace") if log_path is not None else process.stderr.read()  # type: ignore[union-attr]
+                raise RuntimeError(f"{' '.join(args)} did not start: {output[-2000:]}")
             time.sleep(_PROCESS_POLL_S)
         yield process
     finally:
         process.terminate()
         process.wait(timeout=30)
+        if log is not None:
+            log.close()

@@ -53,7 +53,7 @@ def test_model_output_never_reaches_the_terminal_as_control_sequences() -> None:
     shown = displayable(hostile)
     assert shown == "ok red tab and"
     assert all(ch.isprintable() for ch in shown)
-    status = status_text(StatusFacts(SyncStatus(state=SyncState.REFUSED, last_error="bad\x1b[2Jtoken"), False, None,
+    status = status_text(StatusFacts(SyncStatus(state=SyncState.REFUSED, last_error="bad\x1b[2Jtoken"), None, None,
                                      "q8q4", 75, True))
     assert "\x1b" not in status.plain and "badtoken" in status.plain
 
@@ -104,6 +104,6 @@ def test_a_damaged_recovery_file_is_left_alone(tmp_path: Path) -> None:
 
 
 def test_status_shows_sync_state_version_and_offline_time() -> None:
-    assert "memory off" in memory_part(None, False).plain
-    offline = memory_part(SyncStatus(state=SyncState.OFFLINE, version=7, notes=12), switching=True).plain
+    assert "memory off" in memory_part(None, None).plain
+    offline = memory_part(SyncStatus(state=SyncState.OFFLINE, version=7, notes=12), "loading").plain
     assert "memory v7 · 12 notes" in offline and "offline since" in offline and "new notes loading" in offline

@@ -262,7 +262,7 @@ def test_with_memory_notes_show_and_with_the_cloud_stopped_suggestions_go_on(
         await wait_until(pilot, lambda: assistant.sync_status and assistant.sync_status.notes > 0, "notes synced")
         await wait_until(pilot, lambda: "synced" in status() and "notes" in status(), "the status to show the sync")
         # The next suggestions are made with those notes, and the panel shows them.
-        await wait_until(pilot, lambda: not assistant.switching_memory, "the new notes to be prefilled")
+        await wait_until(pilot, lambda: assistant.notes_switch != "loading", "the new notes to be prefilled")
         await type_text(pilot, " made.")
         await wait_until(pilot, lambda: "from " in str(app.query_one("#notes").render()), "notes in the panel")
         server.__exit__(None, None, None)

@@ -293,7 +293,7 @@ class ComposeApp(App[str | None]):
     def _refresh_status(self) -> None:
         self.query_one(StatusBar).show(StatusFacts(
             sync=self.assistant.sync_status,
-            switching_memory=self.assistant.switching_memory,
+            notes_switch=self.assistant.notes_switch,
             last_suggestion=self.last_suggestion,
             kv_mode=str(self.assistant.engine.kv_preset),
             pause_ms=self.editor.debounce.delay_s * 1000,

@@ -16,14 +16,14 @@ SEPARATOR = "  │  "
 @dataclass(frozen=True)
 class StatusFacts:
     sync: SyncStatus | None  # None: no cloud memory service set
-    switching_memory: bool
+    notes_switch: str | None  # new notes chosen: "loading" or "ready" (for the next suggestion)
     last_suggestion: Suggestion | None
     kv_mode: str
     pause_ms: float
     saved: bool
 
 
-def memory_part(sync: SyncStatus | None, switching: bool) -> Text:
+def memory_part(sync: SyncStatus | None, notes_switch: str | None) -> Text:
     if sync is None:
         return Text("memory off (hybridrag login URL TOKEN)", style="dim")
     state = {
@@ -36,8 +36,8 @@ def memory_part(sync: SyncStatus | None, switching: bool) -> Text:
     part = Text.assemble(f"memory v{sync.version} · {sync.notes} notes · ", state)
     if sync.pending_request:
         part.append(" · asked the cloud", style="cyan")
-    if switching:
-        part.append(" · new notes loading", style="cyan")
+    if notes_switch:
+        part.append(f" · new notes {notes_switch}", style="cyan")
     return part
 
 
@@ -49,7 +49,7 @@ def latency_part(suggestion: Suggestion | None) -> Text:
 
 def status_text(facts: StatusFacts) -> Text:
     return Text(SEPARATOR).join([
-        memory_part(facts.sync, facts.switching_memory),
+        memory_part(facts.sync, facts.notes_switch),
         latency_part(facts.last_suggestion),
         Text(f"KV {facts.kv_mode}"),
         Text(f"pause {facts.pause_ms:.0f} ms"),
