@@ -9,6 +9,7 @@ embedding, about 10 ms) follows it, and nothing waits on the network.
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +114,11 @@ class CompositionAssistant:
         if background:
             self.refresh_memory(text)
         return AssistedSuggestion(suggestion, self.notes_of(self.engine.active_memory))
+
+    def prefill(self, text: str, should_cancel: Callable[[], bool] | None = None) -> int:
+        """Warm the engine's cache with ``text`` while the writer types (see SuggestionEngine.prefill)."""
+        self._latest_text = text
+        return self.engine.prefill(text, should_cancel)
 
     def refresh_memory(self, text: str, force: bool = False) -> MemoryBlock:
         """Choose notes for ``text`` if it changed enough since the last choice; maybe ask the cloud."""

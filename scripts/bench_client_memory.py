@@ -23,7 +23,6 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,8 +42,7 @@ from client.memory.memory_block import MemoryBlock  # noqa: E402
 from client.memory.query_embedder import QueryEmbedder  # noqa: E402
 from client.sync.cloud_client import CloudClient  # noqa: E402
 from client.sync.memory_sync import sync_memory  # noqa: E402
-from cloud.local_server import free_loopback_port, server_process  # noqa: E402
-from scripts.bench_support import argument_parser, percentile, write_report  # noqa: E402
+from scripts.bench_support import argument_parser, percentile, serving_files, write_report  # noqa: E402
 from shared.corpus import read_prose  # noqa: E402
 from shared.embeddings import SentenceEmbedder  # noqa: E402
 from shared.protocol import MemoryDelta, MemoryNote, NoteSource  # noqa: E402
@@ -167,22 +165,10 @@ def bench_delta_apply(work: Path, onnx: QueryEmbedder, sentences: list[str], run
 
 def bench_sync(work: Path, onnx: QueryEmbedder, corpus: Path, contexts: list[str]) -> dict:
     """Against ``hybridrag cloud serve`` as a process of its own (extractive writer), on loopback."""
-    source = work / "sync-corpus"
-    source.mkdir()
-    for name in SYNC_FILES:
-        (source / Path(name).name).write_text((corpus / name).read_text())
-    data = str(work / "cloud")
-    cli = [sys.executable, "-m", "client.cli", "cloud"]
-    with console.status("sync: ingesting three tutorial chapters"):
-        subprocess.run([*cli, "ingest", str(source), "--data-dir", data], check=True, capture_output=True)
-    token = subprocess.run([*cli, "token", "create", "bench", "--data-dir", data], check=True, capture_output=True,
-                           text=True).stdout.strip()
-    port = free_loopback_port()
     memory = LocalMemory(work / "sync-memory", onnx, ivf_threshold=50_000)
     empty_ms, changed_ms, notes = [], [], []
-    serve = ["-m", "client.cli", "cloud", "serve", "--llm", "extractive", "--port", str(port), "--data-dir", data]
-    with console.status("sync round trips"), server_process(serve, f"http://127.0.0.1:{port}/healthz", SERVER_STARTUP_S):
-        client = CloudClient(f"http://127.0.0.1:{port}", token, timeout_s=30, max_retries=0)
+    with serving_files(work, corpus, SYNC_FILES, console, SERVER_STARTUP_S) as (url, token), console.status("sync round trips"):
+        client = CloudClient(url, token, timeout_s=30, max_retries=0)
         sync_memory(client, memory)  # the connection stays open from here on, as in the background loop
         for context in contexts:
             request = client.request_memory(context)

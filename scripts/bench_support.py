@@ -2,6 +2,10 @@
 
 import argparse
 import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,3 +33,25 @@ def write_report(report: dict, out: Path, console: Console) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     console.print(f"wrote {out}")
+
+
+@contextmanager
+def serving_files(work: Path, corpus: Path, files: list[str], console: Console,
+                  startup_s: float = 120.0) -> Iterator[tuple[str, str]]:
+    """``hybridrag cloud serve`` (extractive writer) as a process of its own over ``files`` of ``corpus``: (url, token)."""
+    from cloud.local_server import free_loopback_port, server_process
+
+    source = work / "served-corpus"
+    source.mkdir()
+    for name in files:
+        (source / Path(name).name).write_text((corpus / name).read_text())
+    data = str(work / "cloud")
+    cli = [sys.executable, "-m", "client.cli", "cloud"]
+    with console.status(f"ingesting {len(files)} files for the memory service"):
+        subprocess.run([*cli, "ingest", str(source), "--data-dir", data], check=True, capture_output=True)
+    token = subprocess.run([*cli, "token", "create", "bench", "--data-dir", data], check=True, capture_output=True,
+                           text=True).stdout.strip()
+    port = free_loopback_port()
+    serve = ["-m", "client.cli", "cloud", "serve", "--llm", "extractive", "--port", str(port), "--data-dir", data]
+    with server_process(serve, f"http://127.0.0.1:{port}/healthz", startup_s):
+        yield f"http://127.0.0.1:{port}", token

@@ -51,6 +51,17 @@ def test_the_same_prompt_again_evaluates_one_token(engine: SuggestionEngine, doc
     assert again.reused_tokens == again.prompt_tokens - 1
 
 
+def test_prefill_while_typing_leaves_only_the_last_word_for_the_pause(engine: SuggestionEngine, docs_text: str) -> None:
+    text = docs_text[:1500]
+    end = text.rindex(" ", 0, 1400)
+    engine.suggest(text[:end - 300])
+    evaluated = engine.prefill(text[: end + 1])  # a word was just finished with a space
+    assert evaluated > 20  # the 300 typed characters, evaluated before the pause
+    at_pause = engine.suggest(text[: end + 1] + "fo")
+    assert at_pause.evaluated_tokens <= 4  # only the word being typed is left
+    assert engine.prefill("   ") == 0
+
+
 def test_suggestions_are_deterministic(engine: SuggestionEngine, docs_text: str) -> None:
     engine.suggest("Something else entirely, to move the cache.")
     assert engine.suggest(docs_text[:1000]).text == engine.suggest(docs_text[:1000]).text

@@ -201,14 +201,7 @@ class SuggestionEngine:
         rules = self._boundary_rules(max_tokens, stop_at_sentence_end)
         boundary = SuggestionBoundary(rules)
         with self._priority.foreground(), self._model_lock:
-            if self._greedy is None:
-                raise RuntimeError("This suggestion engine was closed; create a new one.")
-            tokens, healed = self.tokenize(text), b""
-            if self._vocabulary is not None:
-                tokens, healed = split_unfinished_word(tokens, self._vocabulary, self.settings.max_healing_tokens)
-            memory_tokens = self._memory_for_this_suggestion(tokens, rules)
-            self._last_text_tokens = tokens[self._bos_length :]
-            prompt = self._fit_window(tokens, memory_tokens, rules)
+            prompt, memory_tokens, healed = self._prompt_for(text, rules)
             decoded_before = self._llm.decoded_tokens
             reused = sync_prefix(self._llm, prompt, self.settings.prefill_chunk_tokens, cancelled)
             evaluated = self._llm.decoded_tokens - decoded_before
@@ -231,6 +224,40 @@ class SuggestionEngine:
             total_ms=(time.perf_counter() - started) * 1000,
             kv_preset=self.kv_preset,
         )
+
+    def prefill(self, text: str, should_cancel: CancelCheck | None = None) -> int:
+        """Evaluate the prompt for ``text`` without suggesting; how many tokens that took.
+
+        Called while the writer types (at word ends): when they pause, only the last
+        word or two are left to evaluate, so the first token comes at decode speed. A
+        newer request or ``should_cancel`` stops it between chunks; what it evaluated
+        stays cached.
+        """
+        if not text.strip():
+            return 0
+        request = self._next_request()
+
+        def cancelled() -> bool:
+            return self._latest_request != request or bool(should_cancel and should_cancel())
+
+        with self._priority.foreground(), self._model_lock:
+            if cancelled():
+                return 0
+            prompt, _, _ = self._prompt_for(text, self._boundary_rules())
+            decoded_before = self._llm.decoded_tokens
+            sync_prefix(self._llm, prompt, self.settings.prefill_chunk_tokens, cancelled)
+            return self._llm.decoded_tokens - decoded_before
+
+    def _prompt_for(self, text: str, rules: BoundaryRules) -> tuple[list[int], list[int], bytes]:
+        """(prompt, its memory tokens, the unfinished word the model re-spells); under the model lock."""
+        if self._greedy is None:
+            raise RuntimeError("This suggestion engine was closed; create a new one.")
+        tokens, healed = self.tokenize(text), b""
+        if self._vocabulary is not None:
+            tokens, healed = split_unfinished_word(tokens, self._vocabulary, self.settings.max_healing_tokens)
+        memory_tokens = self._memory_for_this_suggestion(tokens, rules)
+        self._last_text_tokens = tokens[self._bos_length :]
+        return self._fit_window(tokens, memory_tokens, rules), memory_tokens, healed
 
     def close(self) -> None:
         self._prefill.close()

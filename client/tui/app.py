@@ -7,6 +7,7 @@ token. Unsaved text goes to a recovery file every few seconds, on its own thread
 """
 
 import asyncio
+import gc
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from client.tui.status_bar import StatusBar, StatusFacts
 from shared.durable_files import replace_atomically
 from shared.errors import HybridRAGError
 from shared.settings import Settings
+
+WORD_ENDS = frozenset(" \n\t.,;:!?")  # typing one of these finishes a word: time to evaluate it
 
 
 class ComposeApp(App[str | None]):
@@ -81,6 +84,7 @@ class ComposeApp(App[str | None]):
         self.frames = FrameGapProbe()
         self.last_suggestion: Suggestion | None = None
         self.ghost_latencies_ms: list[float] = []  # pause over to first ghost text, per suggestion
+        self.last_ghost_at: float | None = None  # perf_counter when the latest suggestion first showed
         self.suggestions_started = 0
         self.suggestions_cancelled = 0  # by a keystroke (or Esc) while they were being made
         self._request_id = 0
@@ -120,6 +124,9 @@ class ComposeApp(App[str | None]):
         self.set_interval(self.settings.compose.status_refresh_s, self._refresh_status)
         self.set_interval(FRAME_S, self.frames.tick)
         self._refresh_status()
+        # Everything loaded so far (the model's vocabulary, the UI) lives as long as the app: out of the
+        # garbage collector's sight, a full collection no longer stalls a frame (measured: 80 ms → none).
+        gc.freeze()
 
     def _load(self, text: str) -> None:
         editor = self.editor
@@ -138,6 +145,8 @@ class ComposeApp(App[str | None]):
         if cached is not None:
             self.editor.show_completion(cached[0])
             return
+        if prefix[-1] in WORD_ENDS:
+            self._prefill_in_thread(prefix)  # the finished word is evaluated now, not when the writer pauses
         self.run_worker(self._suggest_after_pause(prefix, self._request_id), group="pause", exclusive=True)
 
     def on_text_area_changed(self) -> None:
@@ -176,6 +185,11 @@ class ComposeApp(App[str | None]):
             return
         self.post_message(self.SuggestionDone(request_id, prefix, result))
 
+    @work(thread=True, group="model", exclusive=True, exit_on_error=False)
+    def _prefill_in_thread(self, prefix: str) -> None:
+        worker = get_current_worker()
+        self.assistant.prefill(prefix, should_cancel=lambda: worker.is_cancelled)
+
     def on_compose_app_notice(self, notice: Notice) -> None:
         self.notify(notice.text, title=notice.title, severity=notice.severity)
 
@@ -184,7 +198,8 @@ class ComposeApp(App[str | None]):
         if request_id != self._request_id:
             return
         if self._streamed is None:
-            self.ghost_latencies_ms.append((time.perf_counter() - self._request_started) * 1000)
+            self.last_ghost_at = time.perf_counter()
+            self.ghost_latencies_ms.append((self.last_ghost_at - self._request_started) * 1000)
             self._streamed = AnchoredCompletion(self._request_prefix)
         self._streamed = self._streamed.extended(piece)
         self.editor.show_completion(self._streamed, streaming=True)
