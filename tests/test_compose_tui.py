@@ -54,6 +54,13 @@ async def settled(app: ComposeApp, pilot: Pilot) -> None:
     await wait_until(pilot, lambda: app.editor.suggestion and not app.editor.streaming, "a finished suggestion")
 
 
+async def type_and_wait(app: ComposeApp, pilot: Pilot, text: str) -> str:
+    """Type ``text``, wait for the suggestion that follows, and return its ghost text."""
+    await type_text(pilot, text)
+    await settled(app, pilot)
+    return app.editor.suggestion
+
+
 @pytest.fixture
 def compose_settings(tmp_path: Path, model_cache: Path) -> Settings:
     return load_settings(cache_dir=model_cache, compose={"recovery_dir": tmp_path / "recovery", "autosave_interval_s": 0.1})
@@ -69,19 +76,22 @@ def assistant(compose_settings: Settings, engine: SuggestionEngine) -> Iterator[
 
 
 @pytest.fixture
+def app(assistant: CompositionAssistant, compose_settings: Settings) -> ComposeApp:
+    """The TUI on an untitled text, suggestions from the model alone."""
+    return ComposeApp(assistant, compose_settings, None)
+
+
+@pytest.fixture
 def long_suggestions(engine: SuggestionEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     """Suggestions that stream for a second or more, so a keystroke can land in the middle of one."""
     monkeypatch.setattr(engine, "settings", engine.settings.model_copy(
         update={"max_suggestion_tokens": 64, "stop_at_sentence_end": False}))
 
 
-def test_typing_shows_a_suggestion_and_tab_inserts_it(assistant: CompositionAssistant, compose_settings: Settings) -> None:
-    app = ComposeApp(assistant, compose_settings, None)
+def test_typing_shows_a_suggestion_and_tab_inserts_it(app: ComposeApp) -> None:
 
     async def scenario(app: ComposeApp, pilot: Pilot) -> None:
-        await type_text(pilot, OPENING)
-        await settled(app, pilot)
-        ghost = app.editor.suggestion
+        ghost = await type_and_wait(app, pilot, OPENING)
         assert app.editor.text == OPENING  # ghost text is drawn, not inserted
         await pilot.press("tab")
         assert app.editor.text == OPENING + ghost
@@ -91,13 +101,10 @@ def test_typing_shows_a_suggestion_and_tab_inserts_it(assistant: CompositionAssi
     run_app(app, scenario)
 
 
-def test_ctrl_right_inserts_one_word(assistant: CompositionAssistant, compose_settings: Settings) -> None:
-    app = ComposeApp(assistant, compose_settings, None)
+def test_ctrl_right_inserts_one_word(app: ComposeApp) -> None:
 
     async def scenario(app: ComposeApp, pilot: Pilot) -> None:
-        await type_text(pilot, "The quick brown fox jumps over the")
-        await settled(app, pilot)
-        ghost = app.editor.suggestion
+        ghost = await type_and_wait(app, pilot, "The quick brown fox jumps over the")
         word = ghost[: len(ghost) - len(ghost.lstrip())] + ghost.lstrip().split(" ")[0]
         await pilot.press("ctrl+right")
         assert app.editor.text == "The quick brown fox jumps over the" + word
@@ -106,14 +113,10 @@ def test_ctrl_right_inserts_one_word(assistant: CompositionAssistant, compose_se
     run_app(app, scenario)
 
 
-def test_typing_through_keeps_the_rest_without_asking_again(assistant: CompositionAssistant,
-                                                             compose_settings: Settings) -> None:
-    app = ComposeApp(assistant, compose_settings, None)
+def test_typing_through_keeps_the_rest_without_asking_again(app: ComposeApp) -> None:
 
     async def scenario(app: ComposeApp, pilot: Pilot) -> None:
-        await type_text(pilot, OPENING)
-        await settled(app, pilot)
-        ghost, asked = app.editor.suggestion, app.suggestions_started
+        ghost, asked = await type_and_wait(app, pilot, OPENING), app.suggestions_started
         await type_text(pilot, ghost[:3])
         await pilot.pause(0.3)  # longer than any debounce: a new request would have started
         assert app.editor.suggestion == ghost[3:]
@@ -122,12 +125,10 @@ def test_typing_through_keeps_the_rest_without_asking_again(assistant: Compositi
     run_app(app, scenario)
 
 
-def test_escape_dismisses_until_the_writer_goes_on(assistant: CompositionAssistant, compose_settings: Settings) -> None:
-    app = ComposeApp(assistant, compose_settings, None)
+def test_escape_dismisses_until_the_writer_goes_on(app: ComposeApp) -> None:
 
     async def scenario(app: ComposeApp, pilot: Pilot) -> None:
-        await type_text(pilot, OPENING)
-        await settled(app, pilot)
+        await type_and_wait(app, pilot, OPENING)
         asked = app.suggestions_started
         await pilot.press("escape")
         await pilot.pause(0.3)
@@ -139,13 +140,10 @@ def test_escape_dismisses_until_the_writer_goes_on(assistant: CompositionAssista
     run_app(app, scenario)
 
 
-def test_backspace_and_retype_are_served_from_the_cache(assistant: CompositionAssistant, compose_settings: Settings) -> None:
-    app = ComposeApp(assistant, compose_settings, None)
+def test_backspace_and_retype_are_served_from_the_cache(app: ComposeApp) -> None:
 
     async def scenario(app: ComposeApp, pilot: Pilot) -> None:
-        await type_text(pilot, OPENING)
-        await settled(app, pilot)
-        ghost = app.editor.suggestion
+        ghost = await type_and_wait(app, pilot, OPENING)
         await type_text(pilot, " x")  # off the suggestion: a new one is made for the new text
         await wait_until(pilot, lambda: app.editor.prefix.endswith(" x") and app.editor.suggestion
                          and not app.editor.streaming, "a suggestion after ' x'")
@@ -160,9 +158,7 @@ def test_backspace_and_retype_are_served_from_the_cache(assistant: CompositionAs
 
 
 @pytest.mark.usefixtures("long_suggestions")
-def test_a_keystroke_while_a_suggestion_streams_cancels_it(assistant: CompositionAssistant,
-                                                            compose_settings: Settings) -> None:
-    app = ComposeApp(assistant, compose_settings, None)
+def test_a_keystroke_while_a_suggestion_streams_cancels_it(app: ComposeApp) -> None:
 
     async def scenario(app: ComposeApp, pilot: Pilot) -> None:
         await type_text(pilot, OPENING)
@@ -208,9 +204,7 @@ def test_unsaved_text_survives_a_kill_and_is_offered_back(assistant: Composition
     run_app(second, restore)
 
 
-def test_help_lists_every_key_and_the_notes_panel_toggles(assistant: CompositionAssistant,
-                                                          compose_settings: Settings) -> None:
-    app = ComposeApp(assistant, compose_settings, None)
+def test_help_lists_every_key_and_the_notes_panel_toggles(app: ComposeApp) -> None:
 
     async def scenario(app: ComposeApp, pilot: Pilot) -> None:
         panel = app.query_one(NotesPanel)
