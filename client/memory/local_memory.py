@@ -52,6 +52,14 @@ class MemoryGapError(HybridRAGError):
     """A delta that starts after the local version: applying it would lose the changes in between."""
 
 
+class OverlappingDeltaError(HybridRAGError):
+    """A delta that starts before the local version and ends after it (another process applied part of it).
+
+    Its removals cannot be trusted: a note added in the part already applied and removed
+    in the rest is in neither list. Fetch again from the local version.
+    """
+
+
 class TextEmbedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
@@ -121,6 +129,10 @@ class LocalMemory:
             rows = db.execute("SELECT note_id, version, text, sources FROM notes ORDER BY version, note_id").fetchall()
         return [_note_from_row(row) for row in rows]
 
+    def index_size(self) -> int:
+        """Vectors in the FAISS index in use (equals note_count unless something is badly wrong)."""
+        return int(self._current_index().ntotal)
+
     def search(self, query: np.ndarray, k: int) -> list[LocalNote]:
         """The ``k`` notes nearest to ``query`` (a normalized vector), best first."""
         hits = nearest(self._current_index(), query, k)
@@ -172,6 +184,11 @@ class LocalMemory:
                     )
                 if since is not None and version <= from_version:
                     return AppliedDelta(from_version, from_version, (), ())  # applied already, here or elsewhere
+                if since is not None and since < from_version:
+                    raise OverlappingDeltaError(
+                        f"A memory delta from version {since} to {version} overlaps local version {from_version} "
+                        "(another process applied part of it): fetch again from the local version."
+                    )
                 base = self._index_at(db, _meta_int(db, "generation"))  # another process may have moved it
                 present = {row[0] for row in db.execute("SELECT note_id FROM notes")}
                 wanted = {note.note_id for note in added}

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from client.memory.local_memory import AppliedDelta, LocalMemory, LocalNote
+from client.memory.local_memory import AppliedDelta, LocalMemory, LocalNote, OverlappingDeltaError
 from client.sync.cloud_client import CloudClient, CloudRefused, CloudUnavailable, VersionAhead
 from shared.errors import HybridRAGError
 from shared.protocol import MemoryNote, RequestState, RequestStatus
@@ -50,7 +50,10 @@ def sync_memory(client: CloudClient, memory: LocalMemory) -> SyncReport:
     try:
         while True:
             delta = client.memory_delta(memory.version)
-            applied = memory.apply_delta(delta)
+            try:
+                applied = memory.apply_delta(delta)
+            except OverlappingDeltaError:
+                continue  # another process (a `hybridrag sync` beside the TUI) moved the memory meanwhile
             pages += 1
             added += applied.added
             removed += applied.removed
