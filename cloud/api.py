@@ -72,8 +72,9 @@ def create_app(service: CloudService, run_worker: bool = True) -> FastAPI:
         if run_worker:
             service.stop()
 
+    # The spec is served below behind the token like everything but /healthz; no browsable docs pages.
     app = FastAPI(title="HybridRAG cloud memory service", version=version("hybridrag"), lifespan=lifespan,
-                  responses=_ERRORS)
+                  responses=_ERRORS, openapi_url=None, docs_url=None, redoc_url=None)
     app.add_middleware(BodySizeLimit, max_bytes=service.settings.cloud.max_body_bytes)
     bearer = HTTPBearer(auto_error=False)
 
@@ -96,6 +97,10 @@ def create_app(service: CloudService, run_worker: bool = True) -> FastAPI:
     @app.get("/healthz", response_model=Health)
     def healthz() -> Health:
         return Health(version=version("hybridrag"))
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_spec(_: Tenant) -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     @app.get("/metrics", response_model=Metrics)
     def metrics(_: Tenant) -> Metrics:

@@ -147,6 +147,10 @@ class CloudSettings(BaseModel):
     # Ingest. all-MiniLM-L6-v2 reads at most 256 word pieces: a chunk up to that size is embedded whole.
     chunk_min_tokens: int = Field(default=160, ge=16)
     chunk_max_tokens: int = Field(default=250, ge=32, le=254)
+    corpus_root: Path | None = Field(
+        default=None, description="When set, ingest refuses folders outside it. Files linked from outside the "
+        "ingested folder are always skipped.",
+    )
     max_file_bytes: int = Field(default=4 << 20, ge=1024, description="Larger files are skipped.")
     embed_batch_size: int = Field(
         default=32, ge=1, description="Texts per embedding batch: 32 is 30% faster here than 64 (attention memory)."

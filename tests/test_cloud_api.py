@@ -117,7 +117,8 @@ def test_oversized_bodies_get_413_declared_or_streamed(server: LocalServer) -> N
 
 
 def test_the_openapi_spec_is_served(server: LocalServer) -> None:
-    spec = httpx.get(f"{server.url}/openapi.json").json()
+    assert httpx.get(f"{server.url}/openapi.json").status_code == 401  # like every route but /healthz
+    spec = _client(server, "alice").get("/openapi.json").json()
     assert {"/v1/memory/requests", "/v1/memory", "/v1/requests/{request_id}", "/healthz", "/metrics"} <= set(spec["paths"])
     assert "MemoryDelta" in spec["components"]["schemas"]
 

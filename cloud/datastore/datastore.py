@@ -96,6 +96,10 @@ class Datastore:
         if not corpus_dir.is_dir():
             raise InputError(f"Not a folder: {corpus_dir}. Give the folder of documents to ingest.")
         corpus_dir = corpus_dir.resolve()
+        root = self._settings.corpus_root
+        if root is not None and not corpus_dir.is_relative_to(root.resolve()):
+            raise InputError(f"{corpus_dir} is outside the corpus root {root} (cloud.corpus_root): "
+                             "ingest only folders inside it, or change the setting.")
         report = IngestReport()
         known = self._known_files(corpus_dir)
         paths = sorted(p for p in corpus_dir.rglob("*") if p.is_file())
@@ -105,7 +109,8 @@ class Datastore:
         changed: list[Path] = []
         present: set[str] = set()
         for path in paths:
-            result = read_document(path, self._settings.max_file_bytes)
+            result = (read_document(path, self._settings.max_file_bytes) if path.resolve().is_relative_to(corpus_dir)
+                      else Skipped(path, "a link to a file outside the corpus folder"))
             if progress:
                 progress.advance(1)
             if isinstance(result, Skipped):
