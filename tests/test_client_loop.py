@@ -31,6 +31,18 @@ CLASSES = ("Classes provide a means of bundling data and functionality together.
            "defines an __init__ method, class instantiation ")
 
 
+class CountingCloudClient(CloudClient):
+    """The real client, counting the HTTP calls it makes (to see that an outage is not hammered)."""
+
+    def __init__(self, *args: object, **options: object) -> None:
+        super().__init__(*args, **options)  # type: ignore[arg-type]
+        self.calls = 0
+
+    def _call(self, *args: object, **options: object):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return super()._call(*args, **options)  # type: ignore[arg-type]
+
+
 def _wait_for(condition: Callable[[], object], what: str) -> None:
     deadline = time.monotonic() + WAIT_S
     while not condition():
@@ -57,8 +69,8 @@ def test_the_whole_loop_survives_a_cloud_outage(cloud_settings: Settings, embedd
     })
     settings = cloud_settings.model_copy(update={"client": client_settings})
     memory = LocalMemory(tmp_path / "memory", query_embedder, ivf_threshold=50_000)
-    assistant = CompositionAssistant(settings, loop_engine, query_embedder, memory,
-                                     CloudClient(server.url, token, timeout_s=5, max_retries=0))
+    cloud = CountingCloudClient(server.url, token, timeout_s=5, max_retries=0)
+    assistant = CompositionAssistant(settings, loop_engine, query_embedder, memory, cloud)
     assistant.start()
     try:
         # The first context is sent; the worker's notes come down and reach the prompt.
@@ -80,6 +92,15 @@ def test_the_whole_loop_survives_a_cloud_outage(cloud_settings: Settings, embedd
         assert during.suggestion.text is not None and during.notes
         offline = assistant.suggest(CLASSES)  # a new topic: the coordinator asks, the send fails, nothing blocks
         assert offline.suggestion.total_ms > 0 and memory.version == version_before_outage
+        calls_before, outage_started = cloud.calls, time.monotonic()
+        words = (CLASSES + LISTS).split()
+        for n in range(30):  # the writer goes on typing: every suggestion is served, from the model and local notes
+            served = assistant.suggest(" ".join(words[: 20 + n]) + " ")
+            assert served.suggestion.first_token_ms is not None and served.suggestion.stop_reason != "cancelled"
+        outage_s = time.monotonic() - outage_started
+        # Backoff, not a storm: at most a call per backoff period (plus a poll of the one pending request each).
+        assert cloud.calls - calls_before <= 2 * (outage_s / client_settings.sync_max_backoff_s + 1) + 2
+        assert assistant.sync_status.state is SyncState.OFFLINE
 
         # The cloud comes back on the same port: sync resumes, and the new topic is asked for again.
         service = CloudService(cloud_settings, writer_kind=WriterKind.EXTRACTIVE, embedder=embedder)
