@@ -169,7 +169,9 @@ class BackgroundSync:
                     self._wake.wait(timeout=self._seconds_to_next(work))
                 if work.stopping:
                     return
-                context, work.request_context = work.request_context, None
+                context = None
+                if self._send_due(work):
+                    context, work.request_context = work.request_context, None
                 poll = work.pending_request is not None and time.monotonic() >= work.poll_due_at
                 sync = time.monotonic() >= work.sync_due_at
             if context is not None:
@@ -181,8 +183,13 @@ class BackgroundSync:
 
     def _has_work_due(self, work: _Work) -> bool:
         now = time.monotonic()
-        return (work.request_context is not None or now >= work.sync_due_at
+        return (self._send_due(work) or now >= work.sync_due_at
                 or (work.pending_request is not None and now >= work.poll_due_at))
+
+    @staticmethod
+    def _send_due(work: _Work) -> bool:
+        """A request waits out the backoff while the cloud is failing; only the newest is kept meanwhile."""
+        return work.request_context is not None and (work.failures == 0 or time.monotonic() >= work.sync_due_at)
 
     def _seconds_to_next(self, work: _Work) -> float:
         due = [work.sync_due_at] + ([work.poll_due_at] if work.pending_request else [])
