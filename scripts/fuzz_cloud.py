@@ -54,7 +54,7 @@ def fuzz(max_examples: int, work: Path) -> dict:
 
 def main() -> None:
     parser = argument_parser(__doc__, "fuzz.json", "about 250 requests")
-    parser.add_argument("--max-examples", type=int, default=2000, help="per operation and phase (5 operations)")
+    parser.add_argument("--max-examples", type=int, default=3500, help="per operation and phase (5 operations)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fuzz-cloud-") as work:
         result = fuzz(50 if args.quick else args.max_examples, Path(work))
