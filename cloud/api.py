@@ -29,7 +29,7 @@ from shared.protocol import (
 )
 
 QUEUE_FULL_RETRY_AFTER_S = 5
-_ERRORS = {code: {"model": ErrorBody} for code in (401, 404, 409, 413, 422, 429)}
+_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 422, 429)}
 
 
 class BodySizeLimit:
@@ -103,7 +103,11 @@ def create_app(service: CloudService, run_worker: bool = True) -> FastAPI:
         return JSONResponse(app.openapi())
 
     @app.get("/metrics", response_model=Metrics)
-    def metrics(_: Tenant) -> Metrics:
+    def metrics(caller: Tenant) -> Metrics:
+        """Counts over every tenant: for operators only (cloud.operator_tenants), so tenants learn nothing of others."""
+        if caller not in service.settings.cloud.operator_tenants:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "Metrics are for operators: use a token of a tenant in "
+                                "cloud.operator_tenants (hybridrag cloud token create operator).")
         return service.metrics()
 
     @app.post(f"{API_PREFIX}/memory/requests", status_code=status.HTTP_202_ACCEPTED, response_model=MemoryRequestAccepted)

@@ -1,5 +1,6 @@
 """``hybridrag cloud ...``: ingest a corpus, make tokens, serve the memory API and worker."""
 
+import json
 import logging
 import os
 import socket
@@ -216,8 +217,8 @@ def worker(
 def _export_settings(settings: Settings) -> None:
     """Put the cloud settings in the environment, where uvicorn's worker processes read them from."""
     for key, value in settings.cloud.model_dump(mode="json", exclude={"openai"}).items():
-        if value is not None:
-            os.environ[f"{ENV_PREFIX}CLOUD__{key.upper()}"] = str(value)
+        if value is not None:  # lists as JSON, which is how pydantic-settings reads them back
+            os.environ[f"{ENV_PREFIX}CLOUD__{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     openai = settings.cloud.openai
     for key, value in openai.model_dump(mode="json", exclude={"api_key"}).items():
         os.environ[f"{ENV_PREFIX}CLOUD__OPENAI__{key.upper()}"] = str(value)

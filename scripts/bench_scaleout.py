@@ -49,7 +49,7 @@ READY_TIMEOUT_S = 300
 POLL_S = 0.1
 
 
-def burst(server_url: str, tokens: list[str], contexts: list[str]) -> float:
+def burst(server_url: str, tokens: list[str], operator: str, contexts: list[str]) -> float:
     """Send one request per tenant at once; seconds until every one is done.
 
     Progress is read from /metrics, one call per poll: polling every request would
@@ -58,8 +58,10 @@ def burst(server_url: str, tokens: list[str], contexts: list[str]) -> float:
     clients = [httpx.Client(base_url=server_url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
                for token in tokens]
 
+    metrics = httpx.Client(base_url=server_url, headers={"Authorization": f"Bearer {operator}"}, timeout=60)
+
     def finished() -> tuple[int, int]:
-        counts = clients[0].get("/metrics").raise_for_status().json()["requests"]
+        counts = metrics.get("/metrics").raise_for_status().json()["requests"]
         return counts["done"], counts["failed"]
 
     done_before, failed_before = finished()
@@ -74,7 +76,7 @@ def burst(server_url: str, tokens: list[str], contexts: list[str]) -> float:
             break
         time.sleep(POLL_S)
     seconds = time.perf_counter() - started
-    for client in clients:
+    for client in [*clients, metrics]:
         client.close()
     return seconds
 
@@ -101,6 +103,7 @@ def run_case(base: Settings, work: Path, writer: WriterKind, workers: int, queue
                                        "engine": base.engine.model_copy(update={"n_threads": THREADS_PER_WORKER})})
     service = CloudService(settings)
     tokens = [service.tokens.create(f"tenant-{i}") for i in range(requests)]
+    operator = service.tokens.create("operator")
     env = {**os.environ, "HYBRIDRAG_ENGINE__N_THREADS": str(THREADS_PER_WORKER), "OMP_NUM_THREADS": "1"}
     with ExitStack() as stack:
         if cloud.uses_redis_queue:
@@ -113,8 +116,8 @@ def run_case(base: Settings, work: Path, writer: WriterKind, workers: int, queue
         else:
             service.warm_up()
         server = stack.enter_context(LocalServer(service))
-        burst(server.url, tokens[:workers], contexts)  # warm: every worker has run once
-        seconds = burst(server.url, tokens, contexts[workers:])
+        burst(server.url, tokens[:workers], operator, contexts)  # warm: every worker has run once
+        seconds = burst(server.url, tokens, operator, contexts[workers:])
     return {"writer": str(writer), "queue": "redis" if cloud.uses_redis_queue else "in-process", "workers": workers,
             "requests": requests, "seconds": seconds, "per_minute": requests / seconds * 60}
 

@@ -83,13 +83,13 @@ async def writer_client(url: str, token: str, passages: list[str], until: float,
                     version = delta.json()["version"]
 
 
-async def run_load(url: str, tokens: list[str], passages: list[str], seconds: float) -> tuple[Recorder, dict]:
+async def run_load(url: str, tokens: list[str], operator: str, passages: list[str], seconds: float) -> tuple[Recorder, dict]:
     recorder = Recorder()
     until = time.monotonic() + seconds
     rng = random.Random(SEED)
     await asyncio.gather(*(writer_client(url, token, passages, until, recorder, random.Random(rng.random()))
                            for token in tokens))
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {tokens[0]}"}, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {operator}"}, timeout=30) as http:
         await asyncio.sleep(2)  # let the worker finish what is queued
         metrics = (await http.get("/metrics")).json()
         healthy = (await http.get("/healthz")).status_code == 200
@@ -108,9 +108,10 @@ def main() -> None:
         with serving_files(work, args.corpus, SERVED_FILES, console) as (url, _):
             with TokenStore.open(CloudSettings(data_dir=work / "cloud")) as store:
                 tokens = [store.create(f"writer{i}") for i in range(clients)]
+                operator = store.create("operator")
             with console.status(f"{clients} clients for {seconds:.0f} s"):
                 started = time.perf_counter()
-                recorder, metrics = asyncio.run(run_load(url, tokens, passages, seconds))
+                recorder, metrics = asyncio.run(run_load(url, tokens, operator, passages, seconds))
                 elapsed = time.perf_counter() - started
 
     endpoints = {}

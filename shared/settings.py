@@ -147,6 +147,9 @@ class CloudSettings(BaseModel):
     # Ingest. all-MiniLM-L6-v2 reads at most 256 word pieces: a chunk up to that size is embedded whole.
     chunk_min_tokens: int = Field(default=160, ge=16)
     chunk_max_tokens: int = Field(default=250, ge=32, le=254)
+    operator_tenants: list[str] = Field(
+        default=["operator"], description="Tenants whose tokens may read /metrics (counts over every tenant)."
+    )
     corpus_root: Path | None = Field(
         default=None, description="When set, ingest refuses folders outside it. Files linked from outside the "
         "ingested folder are always skipped.",

@@ -132,7 +132,9 @@ def test_two_api_processes_serve_one_consistent_memory(shared_settings: Settings
         assert len(answers) == 1
         delta = MemoryDelta.model_validate_json(answers.pop())
         assert delta.version >= 1 and delta.added
-        assert http.get("/metrics").json()["requests"][RequestState.DONE] >= 1
+        operator = subprocess.run([*cli, "token", "create", "operator", *database, "--data-dir", data], env=env,
+                                  capture_output=True, text=True, check=True).stdout.strip()
+        assert _client(url, operator).get("/metrics").json()["requests"][RequestState.DONE] >= 1
 
 
 def test_a_failing_request_is_retried_through_redis_then_failed(shared_settings: Settings, embedder, model_cache: Path,
