@@ -48,6 +48,11 @@ def _is_markup_line(line: str) -> bool:
     return bool(_DIRECTIVE.match(line) or _FIELD.match(line)) or set(line.strip()) <= _RULE
 
 
+def sentence_ends(text: str) -> list[tuple[int, int]]:
+    """(end of a sentence, start of the next) for every sentence boundary in ``text``."""
+    return [(match.start(), match.end()) for match in _SENTENCE_END.finditer(text)]
+
+
 def cut_at_sentence(text: str, min_chars: int) -> str:
     """The shortest prefix of ``text`` of at least ``min_chars`` that ends a sentence."""
     for match in _SENTENCE_END.finditer(text):

@@ -1,0 +1,1 @@
+"""Evaluation: utility and latency of the client alone, hybrid memory, and synchronous RAG, on real text."""
