@@ -48,7 +48,7 @@ def fuzz(max_examples: int, work: Path) -> dict:
         healthy = httpx.get(f"{server.url}/healthz").status_code == 200
     cases = re.search(r"Test cases:\s*\n\s*(\d+) generated", run.stdout)
     return {"max_examples": max_examples, "seed": SEED, "exit_code": run.returncode,
-            "test_cases": int(cases.group(1)) if cases else 0, "no_issues": "No issues found" in run.stdout,
+            "test_cases": int(cases.group(1)) if cases else 0, "no_issues": run.returncode == 0,  # schemathesis exits non-zero on any failed check (its summary wording varies)
             "healthy_after": healthy, "seconds": time.perf_counter() - started, "summary": run.stdout[-1500:]}
 
 
