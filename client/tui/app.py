@@ -9,6 +9,7 @@ token. Unsaved text goes to a recovery file every few seconds, on its own thread
 import asyncio
 import gc
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from textual.worker import get_current_worker
 from client.assistant import AssistedSuggestion, CompositionAssistant
 from client.engine import StopReason, Suggestion
 from client.tui.editor import ComposeEditor
-from client.tui.frame_gaps import FRAME_S, FrameGapProbe
+from client.tui.frame_gaps import FRAME_S, KEPT_GAPS, FrameGapProbe
 from client.tui.ghost_text import AnchoredCompletion, SuggestionCache, displayable
 from client.tui.notes_panel import NotesPanel
 from client.tui.recovery import RecoveryFile
@@ -83,7 +84,7 @@ class ComposeApp(App[str | None]):
         self.cache = SuggestionCache(settings.compose.suggestion_cache_entries)
         self.frames = FrameGapProbe()
         self.last_suggestion: Suggestion | None = None
-        self.ghost_latencies_ms: list[float] = []  # pause over to first ghost text, per suggestion
+        self.ghost_latencies_ms: deque[float] = deque(maxlen=KEPT_GAPS)  # pause over to first ghost text, newest
         self.last_ghost_at: float | None = None  # perf_counter when the latest suggestion first showed
         self.suggestions_started = 0
         self.suggestions_cancelled = 0  # by a keystroke (or Esc) while they were being made

@@ -6,14 +6,16 @@ streams, which is when the model thread competes for the cores.
 """
 
 import time
+from collections import deque
 
 FRAME_S = 1 / 60
+KEPT_GAPS = 100_000  # about half an hour of streaming: a long session must not grow without bound
 
 
 class FrameGapProbe:
     def __init__(self) -> None:
         self.streaming = False
-        self.gaps_ms: list[float] = []  # while streaming
+        self.gaps_ms: deque[float] = deque(maxlen=KEPT_GAPS)  # while streaming, the newest
         self._last_tick: float | None = None
 
     def tick(self) -> None:
