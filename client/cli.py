@@ -2,7 +2,9 @@
 
 import dataclasses
 import json
+import os
 import sys
+import time
 from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
@@ -16,7 +18,7 @@ from rich.text import Text
 from cloud.cli import cloud_app
 from shared.errors import HybridRAGError, InputError
 from shared.safe_text import terminal_safe
-from shared.settings import KVPreset, load_settings
+from shared.settings import KVPreset, WriterKind, load_settings
 
 if TYPE_CHECKING:  # the engine loads llama.cpp: imported only when a command needs it
     from client.assistant import CompositionAssistant
@@ -174,6 +176,78 @@ def _online_assistant(settings: "Settings", engine: "SuggestionEngine") -> "Comp
     embedder = _query_embedder(settings)
     cloud = CloudClient(client.cloud_url, client.token.get_secret_value(), client.timeout_s, client.max_retries)
     return CompositionAssistant(settings, engine, embedder, open_local_memory(settings, embedder), cloud)
+
+
+@app.command("eval")
+def evaluate(
+    corpus: Annotated[Path, typer.Option(help="The corpus folder: cases come from it, and retrieval reads it.")],
+    cases: Annotated[Path | None, typer.Option(help="A JSONL file of cases {doc_id, prefix, reference}.")] = None,
+    make_cases: Annotated[int | None, typer.Option(min=1, help="Make this many cases from the corpus (seeded).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for --make-cases.")] = 0,
+    systems: Annotated[str, typer.Option(help="Comma-separated: client, hybrid, hybrid-stale, rag.")] = "client,hybrid,hybrid-stale,rag",
+    writer: Annotated[WriterKind | None, typer.Option(help="Who writes the memory notes (default: cloud.llm).")] = None,
+    report_path: Annotated[Path, typer.Option("--out", help="Where the JSON report goes.")] = Path("reports/eval.json"),
+) -> None:
+    """Score the client alone, hybrid memory and synchronous RAG on the same cases: utility and latency."""
+    from rich.markdown import Markdown
+    from rich.progress import MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    from client.evaluation.cases import make_cases as cases_from_corpus
+    from client.evaluation.cases import read_cases, write_cases
+    from client.evaluation.cloud_side import EvaluationCloud
+    from client.evaluation.report import build_report, markdown_table, targets_table
+    from client.evaluation.runner import EvaluationRunner, check_systems, evaluation_engine, timed_run
+    from cloud.cli import ingest_with_progress
+
+    if (cases is None) == (make_cases is None):
+        raise InputError("Give exactly one of --cases FILE or --make-cases N.")
+    if not corpus.is_dir():
+        raise InputError(f"No corpus folder {corpus}: give --corpus a folder of text, Markdown, reST or HTML files.")
+    chosen_systems = check_systems([name.strip() for name in systems.split(",") if name.strip()])
+    settings = load_settings()
+    chosen = read_cases(cases) if cases is not None else cases_from_corpus(corpus, make_cases or 0, seed)
+    missing = [case.doc_id for case in chosen if not (corpus / case.doc_id).is_file()]
+    if missing:
+        raise InputError(f"{len(missing)} case(s) name documents not in {corpus} (first: {missing[0]}): "
+                         "give the corpus the cases were made from.")
+    cases_path = report_path.with_suffix(".cases.jsonl")
+    if make_cases is not None:
+        write_cases(cases_path, chosen)
+    began = time.perf_counter()
+    with err.status("Loading the models…"):
+        cloud = EvaluationCloud(settings, corpus, writer or settings.cloud.llm)
+        engine = evaluation_engine(settings)
+    try:
+        ingested = ingest_with_progress(cloud.datastore.ingest, cloud.corpus)
+        runner = EvaluationRunner(engine, cloud, chosen_systems)
+        columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=err) as progress:
+            task = progress.add_task("cases", total=len(chosen))
+            results, seconds = timed_run(runner, chosen, lambda done: progress.update(task, completed=done))
+        setup = {
+            "corpus": str(cloud.corpus),
+            "cases_file": str(cases if cases is not None else cases_path),
+            "seed": seed if make_cases is not None else None,
+            "systems": chosen_systems,
+            "engine": {"model": engine.model_path.name, "kv_preset": engine.kv_preset.value,
+                       "threads": engine.settings.n_threads, "max_suggestion_tokens": engine.settings.max_suggestion_tokens,
+                       "decoding": "greedy", "notes_in_prompt": settings.client.notes_in_prompt},
+            "memory": cloud.writer_settings(),
+            "notes_written": dataclasses.asdict(runner.notes_spent),
+            "ingest_seconds": ingested.seconds,
+            "total_seconds": time.perf_counter() - began,
+            "cpus": os.cpu_count(),
+        }
+    finally:
+        engine.close()
+        cloud.close()
+    report = build_report(results, chosen_systems, setup, seconds)
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    out.print(Markdown(markdown_table(report)))
+    out.print(Markdown(targets_table(report)))
+    out.print(f"{len(chosen)} cases in {seconds / 60:.1f} min ({setup['notes_written']['written']} note requests written, "
+              f"{setup['notes_written']['cached']} from the cache); wrote {report_path}")
 
 
 def _query_embedder(settings: "Settings") -> "QueryEmbedder":

@@ -6,7 +6,8 @@ import os
 import socket
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +17,9 @@ from rich.table import Table
 from cloud.database import redacted_url
 from shared.errors import InputError
 from shared.settings import ENV_PREFIX, OpenAIEndpoint, Settings, WriterKind, load_settings
+
+if TYPE_CHECKING:  # the datastore loads FAISS and torch: imported only when a command needs it
+    from cloud.datastore.datastore import IngestProgress, IngestReport
 
 cloud_app = typer.Typer(help="The cloud memory service: datastore, memory worker and API.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens, one tenant each.", no_args_is_help=True)
@@ -41,7 +45,7 @@ def _settings(data_dir: Path | None, **cloud: Any) -> Settings:
     return load_settings(cloud=overrides) if overrides else load_settings()
 
 
-class _RichIngestProgress:
+class RichIngestProgress:
     """The datastore's progress events drawn as a rich progress bar."""
 
     def __init__(self, progress: Progress) -> None:
@@ -57,6 +61,14 @@ class _RichIngestProgress:
         self._progress.advance(self._task, done)
 
 
+def ingest_with_progress(ingest: "Callable[[Path, IngestProgress], IngestReport]", folder: Path) -> "IngestReport":
+    """Run an ingest with its phases drawn as progress bars on stderr."""
+    columns = (TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err) as progress:
+        return ingest(folder, RichIngestProgress(progress))
+
+
 @cloud_app.command()
 def ingest(
     folder: Annotated[Path, typer.Argument(help="A folder of text, Markdown, reST or HTML files.")],
@@ -68,10 +80,7 @@ def ingest(
 
     settings = _settings(data_dir)
     store = Datastore(settings.cloud.data_dir, settings.cloud, SentenceEmbedder.for_cloud(settings))
-    columns = (TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=err) as progress:
-        report = store.ingest(folder, _RichIngestProgress(progress))
+    report = ingest_with_progress(store.ingest, folder)
     store.close()
     table = Table(title=f"ingested {folder}", show_header=False, box=None, title_justify="left")
     for label, value in [

@@ -4,7 +4,17 @@ from pathlib import Path
 
 import pytest
 
-from client.evaluation.cases import EvalCase, make_cases, read_cases, write_cases
+from client.evaluation.cases import (
+    MAX_PREFIX_CHARS,
+    MIN_STALE_CHARS,
+    STALE_LAG_CHARS,
+    EvalCase,
+    document_prose,
+    earlier_cut,
+    make_cases,
+    read_cases,
+    write_cases,
+)
 from client.evaluation.metrics import (
     bleu,
     bootstrap_interval,
@@ -13,8 +23,10 @@ from client.evaluation.metrics import (
     replay_keystrokes,
     rouge_l,
 )
+from client.evaluation.runner import left_the_words
 from shared.errors import InputError
 from shared.settings import PYTHON_DOCS_DIR
+from tests.test_cli import hybridrag
 
 
 def test_cases_are_deterministic_and_cut_after_a_sentence(tmp_path: Path) -> None:
@@ -76,3 +88,36 @@ def test_bootstrap_interval_brackets_the_mean() -> None:
     values = [0.1, 0.4, 0.35, 0.2, 0.5, 0.3, 0.25, 0.45]
     low, high = bootstrap_interval(values)
     assert low < sum(values) / len(values) < high and bootstrap_interval(values) == (low, high)
+
+
+def test_stale_memory_is_asked_for_an_earlier_sentence_end() -> None:
+    prefix = "".join(f"Sentence number {index} says a little more about the topic at hand. " for index in range(20))
+    earlier = earlier_cut(prefix)
+    assert prefix.startswith(earlier) and earlier.endswith(".")
+    assert MIN_STALE_CHARS <= len(earlier) <= len(prefix.rstrip()) - STALE_LAG_CHARS
+    short = "A short text without many sentence ends, only words that go on and on " * 4
+    assert MIN_STALE_CHARS - 20 <= len(earlier_cut(short)) <= MIN_STALE_CHARS and short.startswith(earlier_cut(short))
+
+
+def test_code_listings_are_not_part_of_a_cases_prose() -> None:
+    prose = document_prose(PYTHON_DOCS_DIR / "tutorial" / "controlflow.rst.txt")
+    assert prose and ">>>" not in prose and "for Statements\n\nThe for statement" in prose  # headings stay paragraphs
+    assert all(len(case.prefix) <= MAX_PREFIX_CHARS + 1 for case in make_cases(PYTHON_DOCS_DIR / "tutorial", 10))
+
+
+def test_a_replayed_suggestion_stops_once_it_leaves_the_reference() -> None:
+    wanted = "the class inheritance mechanism".split()
+    assert not left_the_words(" the cla", wanted) and not left_the_words(" the class ", wanted)
+    assert left_the_words(" the cat", wanted) and left_the_words(" a ", wanted)  # a word went wrong
+    assert left_the_words(" the class inheritance mechanism ", wanted)  # everything left was suggested
+
+
+def test_eval_refuses_bad_arguments_before_loading_anything(tmp_path: Path) -> None:
+    corpus = PYTHON_DOCS_DIR / "tutorial"
+    neither = hybridrag("eval", "--corpus", str(corpus), cache=tmp_path)
+    assert neither.returncode != 0 and "exactly one of --cases FILE or --make-cases N" in neither.stderr
+    unknown = hybridrag("eval", "--corpus", str(corpus), "--make-cases", "2", "--systems", "client,oracle", cache=tmp_path)
+    assert unknown.returncode != 0 and "Unknown system(s) oracle" in unknown.stderr
+    (tmp_path / "cases.jsonl").write_text('{"doc_id": "nowhere.rst.txt", "prefix": "x", "reference": "y"}\n')
+    elsewhere = hybridrag("eval", "--corpus", str(corpus), "--cases", str(tmp_path / "cases.jsonl"), cache=tmp_path)
+    assert elsewhere.returncode != 0 and "name documents not in" in elsewhere.stderr

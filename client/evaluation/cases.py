@@ -7,6 +7,7 @@ JSONL {doc_id, prefix, reference} so a run can be repeated on the same cases.
 
 import json
 import random
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,9 +16,13 @@ from shared.corpus import read_prose, sentence_ends
 from shared.errors import InputError
 
 MIN_PREFIX_CHARS = 400  # enough context for the model and for the cloud's retrieval
+MAX_PREFIX_CHARS = 1600  # "the document's first part": about 400 tokens, which keeps 4 prompts per case affordable
+STALE_LAG_CHARS = 400  # hybrid-stale's notes were asked for this much earlier (two or three sentences)
+MIN_STALE_CHARS = 200  # the client sends no shorter context (client.min_request_context_chars)
 REFERENCE_MIN_WORDS = 20
 REFERENCE_MAX_WORDS = 40  # about 32 tokens of reference, as in the paper
 MAX_FILE_BYTES = 4 << 20
+CODE_PROMPTS = (">>>", "...", "$ ")  # interactive sessions
 PROSE_WORD_SHARE = 0.85  # of a reference's words that have letters in them
 
 
@@ -50,13 +55,20 @@ def make_cases(corpus_dir: Path, count: int, seed: int = 0) -> list[EvalCase]:
 
 
 def document_prose(path: Path) -> str | None:
-    """A document's text as a writer would type it (markup removed, paragraphs on one line), or None."""
+    """A document's prose as a writer would type it: markup removed, a paragraph per line, code left out."""
     document = read_document(path, MAX_FILE_BYTES)
     if isinstance(document, Skipped):
         return None
     raw = read_prose(path) if document.kind is DocumentKind.REST else document.text  # reST: directives dropped
-    paragraphs = [" ".join(block.split()) for block in readable(raw, document.kind).split("\n\n")]
-    return "\n\n".join(paragraph for paragraph in paragraphs if paragraph)
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", raw):
+        lines = block.splitlines()
+        if any(line[:1].isspace() or line.lstrip().startswith(CODE_PROMPTS) for line in lines if line.strip()):
+            continue  # a code listing or an indented block: not prose a writer composes
+        text = " ".join(readable(block, document.kind).split())
+        if text:
+            paragraphs.append(text)
+    return "\n\n".join(paragraphs)
 
 
 def _cuts(prose: str) -> list[tuple[str, str]]:
@@ -65,6 +77,8 @@ def _cuts(prose: str) -> list[tuple[str, str]]:
     for end, next_start in sentence_ends(prose):
         if end < MIN_PREFIX_CHARS:
             continue
+        if end > MAX_PREFIX_CHARS:
+            break
         paragraph = prose[next_start:].split("\n", 1)[0]
         reference = _reference(paragraph)
         if reference and _looks_like_prose(prose[max(0, end - 200) : end]) and _looks_like_prose(reference):
@@ -94,6 +108,19 @@ def _looks_like_prose(text: str) -> bool:
     """Not a table or a code listing that lost its layout: words, mostly made of letters."""
     words = text.split()
     return "|" not in text and sum(any(ch.isalpha() for ch in word) for word in words) >= PROSE_WORD_SHARE * len(words)
+
+
+def earlier_cut(prefix: str) -> str:
+    """The writer's text as it was when the memory in use was asked for: a sentence end ``STALE_LAG_CHARS`` back.
+
+    This is the lag of asynchronous memory: notes arrive for text the writer has since moved past.
+    """
+    target = len(prefix.rstrip()) - STALE_LAG_CHARS
+    ends = [end for end, _ in sentence_ends(prefix) if MIN_STALE_CHARS <= end <= target]
+    if ends:
+        return prefix[: ends[-1]]
+    cut = max(MIN_STALE_CHARS, target)
+    return prefix[:cut].rsplit(" ", 1)[0] if " " in prefix[:cut] else prefix[:cut]
 
 
 def write_cases(path: Path, cases: list[EvalCase]) -> None:

@@ -1,0 +1,137 @@
+"""The cloud's part of an evaluation: the corpus index, each case's memory notes, and RAG's retrieval.
+
+Everything runs through the service's own parts (Datastore, MemoryRequestProcessor,
+MemoryLog, the configured note writer), in this process. Notes are written once per
+(case, context, writer settings) and kept in a MemoryLog under the cache folder, so a
+re-run reuses them: with an LLM writer on a CPU they are the slow part.
+"""
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cloud.datastore import Datastore, RetrievedChunk
+from cloud.memory.memory_log import MemoryLog
+from cloud.memory.processor import MemoryRequestProcessor, retrieval_focus
+from cloud.writers import make_writer
+from shared.embeddings import SentenceEmbedder
+from shared.protocol import MemoryNote, MemoryRequest
+from shared.settings import Settings, WriterKind
+
+SEARCH_WIDENING = 8  # ask the index for this many times k, so k remain once the case's own document is dropped
+MAX_DELTA_NOTES = 1000
+
+
+class OwnDocumentLeak(AssertionError):
+    """A case's own document reached its retrieval: the evaluation would be scoring a lookup."""
+
+
+class ExcludingSearch:
+    """The datastore's search with one document held out: what a case's cloud may retrieve from."""
+
+    def __init__(self, datastore: Datastore, excluded_path: str) -> None:
+        self._datastore = datastore
+        self.excluded_path = excluded_path
+
+    def search_text(self, text: str, k: int) -> list[RetrievedChunk]:
+        wanted = k * SEARCH_WIDENING
+        while True:
+            found = self._datastore.search_text(text, wanted)
+            kept = [chunk for chunk in found if chunk.path != self.excluded_path]
+            if len(kept) >= k or len(found) < wanted:
+                kept = kept[:k]
+                if any(chunk.path == self.excluded_path for chunk in kept):
+                    raise OwnDocumentLeak(f"{self.excluded_path} was retrieved for its own case")
+                return kept
+            wanted *= 2  # the held-out document filled the top results: look further down
+
+
+@dataclass(frozen=True)
+class CaseNotes:
+    notes: list[MemoryNote]
+    cached: bool
+    seconds: float  # writing them (0 when cached)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    chunks: list[RetrievedChunk]
+    ms: float
+
+
+class EvaluationCloud:
+    """One corpus, indexed once (incrementally) under the cache folder, and a writer of notes."""
+
+    def __init__(self, settings: Settings, corpus: Path, writer: WriterKind) -> None:
+        self.settings = settings
+        self.corpus = corpus.resolve()
+        self.writer_kind = writer
+        self.folder = settings.cache_dir / "eval" / hashlib.sha256(str(self.corpus).encode()).hexdigest()[:16]
+        self.folder.mkdir(parents=True, exist_ok=True)
+        cloud = settings.cloud.model_copy(update={"data_dir": self.folder, "database_url": None})
+        self._cloud_settings = cloud
+        self._embedder = SentenceEmbedder.for_cloud(settings)
+        self.datastore = Datastore(self.folder / "datastore", cloud, self._embedder)
+        self._log = MemoryLog.open(cloud)
+        self._writer = make_writer(settings, self._embedder, writer)
+
+    def document_path(self, doc_id: str) -> str:
+        """The path the datastore keeps for a case's document (how its chunks are recognised)."""
+        return str(self.corpus / doc_id)
+
+    def request_for(self, context: str) -> MemoryRequest:
+        """What the client's coordinator sends for this text: its last ``request_context_chars``."""
+        return MemoryRequest(context=context[-self.settings.client.request_context_chars :])
+
+    def notes_for(self, doc_id: str, context: str) -> CaseNotes:
+        """The notes the cloud worker writes for ``context``, with ``doc_id`` held out of retrieval."""
+        request = self.request_for(context)
+        tenant = self._tenant(doc_id, request)
+        if self._log.version(tenant) > 0:
+            return CaseNotes(self._notes(tenant), cached=True, seconds=0.0)
+        began = time.perf_counter()
+        processor = MemoryRequestProcessor(self._log, ExcludingSearch(self.datastore, self.document_path(doc_id)),
+                                           self._writer, self._cloud_settings)
+        accepted = self._log.create_request(tenant, request)
+        attempt = processor.attempt(tenant, accepted.request_id)
+        while attempt.retry_in_s is not None:
+            time.sleep(attempt.retry_in_s)
+            attempt = processor.attempt(tenant, accepted.request_id)
+        status = attempt.status
+        error = status.error if status is not None and status.error and not status.notes_added else None
+        return CaseNotes(self._notes(tenant), cached=False, seconds=time.perf_counter() - began, error=error)
+
+    def retrieve(self, doc_id: str, context: str) -> Retrieval:
+        """Synchronous RAG's retrieval at request time: the top-k chunks for the same focus the worker reads."""
+        focus = retrieval_focus(self.request_for(context), self._cloud_settings.retrieval_context_chars)
+        began = time.perf_counter()
+        chunks = ExcludingSearch(self.datastore, self.document_path(doc_id)).search_text(
+            focus, self._cloud_settings.top_k_chunks)
+        return Retrieval(chunks, (time.perf_counter() - began) * 1000)
+
+    def writer_settings(self) -> dict[str, object]:
+        """Everything that changes what notes are written: part of the cache key, and of the report."""
+        cloud = self._cloud_settings
+        model: object = None
+        if self.writer_kind is WriterKind.EMBEDDED:
+            model = str(cloud.llm_model_path or "packaged gemma-3-270m q4_k_m")
+        elif self.writer_kind is WriterKind.OPENAI:
+            model = [cloud.openai.base_url, cloud.openai.model]
+        return {"writer": self.writer_kind.value, "model": model, "top_k_chunks": cloud.top_k_chunks,
+                "notes_per_request": cloud.notes_per_request, "note_max_tokens": cloud.note_max_tokens,
+                "retrieval_context_chars": cloud.retrieval_context_chars, "chunk_max_tokens": cloud.chunk_max_tokens,
+                "request_context_chars": self.settings.client.request_context_chars}
+
+    def close(self) -> None:
+        self.datastore.close()
+        self._log.close()
+
+    def _tenant(self, doc_id: str, request: MemoryRequest) -> str:
+        key = json.dumps([doc_id, request.context, self.writer_settings()], sort_keys=True)
+        return "eval-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+    def _notes(self, tenant: str) -> list[MemoryNote]:
+        return self._log.delta(tenant, 0, MAX_DELTA_NOTES).added

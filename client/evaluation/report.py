@@ -1,0 +1,101 @@
+"""An evaluation's results as the report: means with bootstrap intervals, latency percentiles, the targets.
+
+The JSON (``reports/eval.json``) keeps every case, so the table and the plot
+(scripts/eval_report.py) can be redrawn without running the models again.
+"""
+
+import statistics
+from collections.abc import Sequence
+
+from client.evaluation.metrics import bootstrap_interval
+from client.evaluation.runner import CaseResult, result_record
+
+UTILITY = {  # metric -> its column in the table
+    "rouge_l": "ROUGE-L",
+    "bleu": "BLEU",
+    "gleu": "GLEU",
+    "next_word_exact": "next word",
+    "keystroke_savings": "keystrokes saved",
+}
+LATENCY = {"first_token_ms": "first token", "total_ms": "whole suggestion"}
+# The issue's targets: hybrid ROUGE-L >= 1.2x client's and >= 0.95x rag's; first token <= 1/5 of rag's.
+TARGETS = {"rouge_l_vs_client": 1.2, "rouge_l_vs_rag": 0.95, "first_token_vs_rag": 0.2}
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def summarize(results: Sequence[CaseResult], systems: Sequence[str]) -> dict[str, dict]:
+    summary: dict[str, dict] = {}
+    for system in systems:
+        rows = [result.systems[system] for result in results]
+        entry: dict[str, dict] = {}
+        for metric in UTILITY:
+            values = [float(getattr(row, metric)) for row in rows]
+            low, high = bootstrap_interval(values)
+            entry[metric] = {"mean": statistics.fmean(values), "ci95": [low, high]}
+        for metric in LATENCY:
+            values = [getattr(row, metric) for row in rows]
+            entry[metric] = {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95),
+                             "mean": statistics.fmean(values)}
+        entry["evaluated_tokens"] = {"mean": statistics.fmean(row.evaluated_tokens for row in rows)}
+        summary[system] = entry
+    return summary
+
+
+def target_ratios(summary: dict[str, dict]) -> dict[str, dict]:
+    """Where hybrid stands against the issue's targets (reported, not asserted)."""
+    found: dict[str, dict] = {}
+    hybrid = summary.get("hybrid")
+    if hybrid is None:
+        return found
+    for name, other, metric, statistic in (("rouge_l_vs_client", "client", "rouge_l", "mean"),
+                                           ("rouge_l_vs_rag", "rag", "rouge_l", "mean"),
+                                           ("first_token_vs_rag", "rag", "first_token_ms", "p50")):
+        if other in summary and summary[other][metric][statistic]:
+            ratio = hybrid[metric][statistic] / summary[other][metric][statistic]
+            met = ratio <= TARGETS[name] if name == "first_token_vs_rag" else ratio >= TARGETS[name]
+            found[name] = {"ratio": ratio, "target": TARGETS[name], "met": met}
+    return found
+
+
+def build_report(results: Sequence[CaseResult], systems: Sequence[str], setup: dict, seconds: float) -> dict:
+    summary = summarize(results, systems)
+    return {
+        "cases": len(results),
+        "seconds": seconds,
+        "setup": setup,
+        "summary": summary,
+        "targets": target_ratios(summary),
+        "per_case": [result_record(result) for result in results],
+    }
+
+
+def markdown_table(report: dict) -> str:
+    """The summary as a Markdown table: means with their 95% intervals, latency p50 (p95)."""
+    header = ["system", *UTILITY.values(), *(f"{name} p50 (p95)" for name in LATENCY.values())]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for system, entry in report["summary"].items():
+        cells = [f"`{system}`"]
+        for metric in UTILITY:
+            low, high = entry[metric]["ci95"]
+            cells.append(f"{entry[metric]['mean']:.3f} [{low:.3f}, {high:.3f}]")
+        cells += [f"{_ms(entry[metric]['p50'])} ({_ms(entry[metric]['p95'])})" for metric in LATENCY]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def targets_table(report: dict) -> str:
+    names = {"rouge_l_vs_client": "hybrid ROUGE-L / client", "rouge_l_vs_rag": "hybrid ROUGE-L / rag",
+             "first_token_vs_rag": "hybrid first token / rag (p50)"}
+    lines = ["| target | measured | wanted | met |", "|---|---|---|---|"]
+    for name, found in report["targets"].items():
+        wanted = f"≤ {found['target']}" if name == "first_token_vs_rag" else f"≥ {found['target']}"
+        lines.append(f"| {names[name]} | {found['ratio']:.3f} | {wanted} | {'yes' if found['met'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _ms(value: float) -> str:
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"

@@ -1,0 +1,188 @@
+"""The four systems on the same cases, with the same client model and greedy decoding.
+
+- client: the small model on the prefix alone.
+- hybrid: the notes the cloud worker wrote for the prefix, in the prompt's memory block.
+- hybrid-stale: the notes written for an earlier cut of the document (asynchronous lag).
+- rag: the top-k retrieved chunks in the same slot, retrieved and evaluated at request time.
+
+Latency is what the writer would wait at their pause. The client and hybrid prompts
+are evaluated before the clock starts, as the product does while the writer types
+(prefill at word ends) and when notes arrive (background prefill); RAG pays retrieval
+and its whole prompt on the clock, as a synchronous call must.
+"""
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+from client.engine import StopReason, Suggestion, SuggestionEngine
+from client.evaluation.cases import EvalCase, earlier_cut
+from client.evaluation.cloud_side import EvaluationCloud
+from client.evaluation.metrics import bleu, gleu, next_word_exact, replay_keystrokes, rouge_l
+from client.memory.local_memory import LocalNote
+from client.memory.memory_block import MemoryBlock
+from shared.errors import InputError
+from shared.protocol import MemoryNote
+from shared.settings import Settings
+
+SYSTEMS = ("client", "hybrid", "hybrid-stale", "rag")
+SUGGESTION_TOKENS = 32  # about the reference's length, as in the paper
+
+
+@dataclass
+class SystemResult:
+    suggestion: str
+    rouge_l: float
+    bleu: float
+    gleu: float
+    next_word_exact: bool
+    keystroke_savings: float
+    first_token_ms: float
+    total_ms: float
+    evaluated_tokens: int  # prompt tokens evaluated after the writer paused
+    prompt_tokens: int
+    memory_tokens: int
+    replay_suggestions: int
+    accepted_words: int
+    retrieval_ms: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    notes_error: str | None = None
+    source_paths: list[str] = field(default_factory=list)  # what retrieval gave the notes or the prompt: never the case's own
+
+
+@dataclass
+class CaseResult:
+    doc_id: str
+    reference: str
+    systems: dict[str, SystemResult]
+
+
+@dataclass
+class NotesSpent:
+    """Memory generation, for the report: how many requests were written now and how long they took."""
+
+    written: int = 0
+    cached: int = 0
+    seconds: float = 0.0
+
+
+def check_systems(names: Sequence[str]) -> list[str]:
+    unknown = [name for name in names if name not in SYSTEMS]
+    if unknown or not names:
+        raise InputError(f"Unknown system(s) {', '.join(unknown) or '(none given)'}: choose from {', '.join(SYSTEMS)}.")
+    return list(dict.fromkeys(names))
+
+
+def evaluation_engine(settings: Settings) -> SuggestionEngine:
+    """The client's engine as configured (KV preset, threads), with the evaluation's decoding.
+
+    Longer suggestions than the TUI's (the reference is one or two sentences), and no
+    background context: each prompt is evaluated where the runner says, so timing is exact.
+    """
+    engine = settings.engine.model_copy(update={
+        "max_suggestion_tokens": SUGGESTION_TOKENS, "stop_at_sentence_end": False, "background_prefill": False})
+    return SuggestionEngine(engine, settings.cache_dir)
+
+
+class EvaluationRunner:
+    def __init__(self, engine: SuggestionEngine, cloud: EvaluationCloud, systems: Sequence[str]) -> None:
+        self.engine = engine
+        self.cloud = cloud
+        self.systems = check_systems(systems)
+        self.notes_spent = NotesSpent()
+
+    def run_case(self, case: EvalCase) -> CaseResult:
+        return CaseResult(case.doc_id, case.reference, {system: self._run_system(system, case) for system in self.systems})
+
+    def _run_system(self, system: str, case: EvalCase) -> SystemResult:
+        retrieval_ms, notes, notes_error, sources = 0.0, [], None, []
+        if system == "rag":
+            retrieval = self.cloud.retrieve(case.doc_id, case.prefix)
+            retrieval_ms, sources = retrieval.ms, [chunk.path for chunk in retrieval.chunks]
+            block = MemoryBlock(tuple(LocalNote(f"chunk-{chunk.chunk_id}", 0, chunk.text, ()) for chunk in retrieval.chunks))
+        elif system in ("hybrid", "hybrid-stale"):
+            context = case.prefix if system == "hybrid" else earlier_cut(case.prefix)
+            notes, notes_error = self._notes(case.doc_id, context)
+            sources = [source.path for note in notes for source in note.sources]
+            block = memory_block(notes, self.cloud.settings.client.notes_in_prompt)
+        else:
+            block = MemoryBlock()
+        self.engine.set_memory(block.text)
+        if system != "rag":
+            self.engine.prefill(case.prefix)  # done while the writer typed, or when the notes arrived
+        first = self.engine.suggest(case.prefix)
+        replay = replay_keystrokes(case.prefix, case.reference, self._replay_suggester(case, first.text))
+        return SystemResult(
+            suggestion=first.text,
+            rouge_l=rouge_l(first.text, case.reference),
+            bleu=bleu(first.text, case.reference),
+            gleu=gleu(first.text, case.reference),
+            next_word_exact=next_word_exact(first.text, case.reference),
+            keystroke_savings=replay.savings,
+            first_token_ms=retrieval_ms + (first.first_token_ms or first.total_ms),
+            total_ms=retrieval_ms + first.total_ms,
+            evaluated_tokens=first.evaluated_tokens,
+            prompt_tokens=first.prompt_tokens,
+            memory_tokens=first.memory_tokens,
+            replay_suggestions=replay.suggestions,
+            accepted_words=replay.accepted_words,
+            retrieval_ms=retrieval_ms,
+            notes=[note.text for note in notes],
+            notes_error=notes_error,
+            source_paths=sorted(set(sources)),
+        )
+
+    def _notes(self, doc_id: str, context: str) -> tuple[list[MemoryNote], str | None]:
+        written = self.cloud.notes_for(doc_id, context)
+        self.notes_spent.cached += written.cached
+        self.notes_spent.written += not written.cached
+        self.notes_spent.seconds += written.seconds
+        return written.notes, written.error
+
+    def _replay_suggester(self, case: EvalCase, first: str) -> Callable[[str], str]:
+        """Suggestions for the keystroke replay, stopped as soon as they leave the reference.
+
+        Words after the first wrong one can never be accepted, so generating them would
+        only cost time; the replay's outcome is the same.
+        """
+        def suggest(text: str) -> str:
+            if text == case.prefix:
+                return first  # the suggestion already scored above
+            wanted = case.reference[len(text) - len(case.prefix):].split()
+            pieces: list[str] = []
+            made: Suggestion = self.engine.suggest(
+                text, on_text=pieces.append, should_cancel=lambda: left_the_words("".join(pieces), wanted))
+            return "".join(pieces) if made.stop_reason is StopReason.CANCELLED else made.text
+
+        return suggest
+
+
+def memory_block(notes: Sequence[MemoryNote], notes_in_prompt: int) -> MemoryBlock:
+    """The block the client builds from synced notes: ordered by version, then id, as MemoryBlockSelector does."""
+    local = [LocalNote(note.note_id, note.version, note.text, tuple(note.sources)) for note in notes]
+    return MemoryBlock(tuple(sorted(local, key=lambda note: (note.version, note.note_id))[:notes_in_prompt]))
+
+
+def left_the_words(suggested: str, wanted: list[str]) -> bool:
+    """True once ``suggested`` can add nothing to an accepted run: a word went wrong, or all are covered."""
+    words = suggested.split()
+    complete = words if suggested[-1:].isspace() else words[:-1]
+    if complete != wanted[: len(complete)] or len(complete) >= len(wanted):
+        return True
+    unfinished = words[len(complete):]
+    return bool(unfinished) and not wanted[len(complete)].startswith(unfinished[0])
+
+
+def result_record(result: CaseResult) -> dict:
+    return asdict(result)
+
+
+def timed_run(runner: EvaluationRunner, cases: Sequence[EvalCase],
+              on_case: Callable[[int], None] | None = None) -> tuple[list[CaseResult], float]:
+    began = time.perf_counter()
+    results = []
+    for done, case in enumerate(cases, start=1):
+        results.append(runner.run_case(case))
+        if on_case:
+            on_case(done)
+    return results, time.perf_counter() - began
