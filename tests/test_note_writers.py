@@ -8,6 +8,7 @@ from cloud.datastore import Datastore
 from cloud.writers.extractive_writer import ExtractiveNoteWriter
 from cloud.writers.llm_writer import EXAMPLES
 from cloud.writers.note_writer import NoteValidator, is_grounded, normalized
+from cloud.writers.sentences import prose_sentences, statements
 from shared.embeddings import WordPieceCounter
 from shared.settings import CloudSettings
 
@@ -62,3 +63,14 @@ def test_extractive_notes_are_relevant_distinct_and_sourced(ingested_data: Path,
 def test_a_dangling_lead_in_is_dropped(validator: NoteValidator) -> None:
     assert validator.clean("The del statement removes items by index. For example:") == "The del statement removes items by index."
     assert validator.clean("Most containers can be looped over with a for statement:") is None
+
+
+def test_sentences_survive_abbreviations_and_only_statements_become_extractive_notes() -> None:
+    chunk = ("A new hashlib module, written by Gregory P. Smith, was added. Use one (e.g. sha256) for hashes.\n\n"
+             "Calling Python Functions from C\n\nFormat | C Type | Python type.\n\nIt works! Does it?")
+    assert list(prose_sentences(chunk)) == [
+        "A new hashlib module, written by Gregory P. Smith, was added.", "Use one (e.g. sha256) for hashes.",
+        "Calling Python Functions from C", "Format | C Type | Python type.", "It works!", "Does it?"]
+    assert list(statements(chunk)) == [  # no heading, no table row
+        "A new hashlib module, written by Gregory P. Smith, was added.", "Use one (e.g. sha256) for hashes.",
+        "It works!", "Does it?"]

@@ -24,6 +24,17 @@ SEARCH_WIDENING = 8  # ask the index for this many times k, so k remain once the
 MAX_DELTA_NOTES = 1000
 
 
+def _writer_code_hash() -> str:
+    """The note-writing code's own fingerprint: notes cached by older code are not reused after it changes."""
+    import cloud.llm
+    import cloud.memory
+    import cloud.writers
+
+    files = sorted(path for package in (cloud.writers, cloud.llm) for path in Path(package.__file__).parent.glob("*.py"))
+    files.append(Path(cloud.memory.__file__).parent / "processor.py")
+    return hashlib.sha256(b"".join(path.read_bytes() for path in files)).hexdigest()[:12]
+
+
 class OwnDocumentLeak(AssertionError):
     """A case's own document reached its retrieval: the evaluation would be scoring a lookup."""
 
@@ -123,7 +134,7 @@ class EvaluationCloud:
         return {"writer": self.writer_kind.value, "model": model, "top_k_chunks": cloud.top_k_chunks,
                 "notes_per_request": cloud.notes_per_request, "note_max_tokens": cloud.note_max_tokens,
                 "retrieval_context_chars": cloud.retrieval_context_chars, "chunk_max_tokens": cloud.chunk_max_tokens,
-                "request_context_chars": self.settings.client.request_context_chars}
+                "request_context_chars": self.settings.client.request_context_chars, "code": _writer_code_hash()}
 
     def close(self) -> None:
         self.datastore.close()

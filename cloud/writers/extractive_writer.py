@@ -10,7 +10,7 @@ import numpy as np
 
 from cloud.datastore import RetrievedChunk
 from cloud.writers.note_writer import NoteValidator, WrittenNote, normalized
-from cloud.writers.sentences import prose_sentences, relevance
+from cloud.writers.sentences import relevance, statements
 from shared.embeddings import SentenceEmbedder
 
 NEAR_DUPLICATE_COSINE = 0.9
@@ -27,7 +27,7 @@ class ExtractiveNoteWriter:
         candidates: list[tuple[str, int]] = []
         seen: set[str] = set()
         for chunk in chunks:
-            for sentence in prose_sentences(chunk.text):
+            for sentence in statements(chunk.text):
                 text = self._validator.clean(sentence)
                 if text and normalized(text) not in seen:
                     seen.add(normalized(text))
