@@ -195,7 +195,7 @@ def evaluate(
     from client.evaluation.cases import make_cases as cases_from_corpus
     from client.evaluation.cases import read_cases, write_cases
     from client.evaluation.cloud_side import EvaluationCloud
-    from client.evaluation.report import build_report, markdown_table, targets_table
+    from client.evaluation.report import build_report, markdown_table, paired_table, targets_table
     from client.evaluation.runner import EvaluationRunner, check_systems, evaluation_engine, timed_run
     from cloud.cli import ingest_with_progress
 
@@ -245,6 +245,7 @@ def evaluate(
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(report, indent=2) + "\n")
     out.print(Markdown(markdown_table(report)))
+    out.print(Markdown(paired_table(report)))
     out.print(Markdown(targets_table(report)))
     out.print(f"{len(chosen)} cases in {seconds / 60:.1f} min ({setup['notes_written']['written']} note requests written, "
               f"{setup['notes_written']['cached']} from the cache); wrote {report_path}")

@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # files only: no display on a server or in CI
 import matplotlib.pyplot as plt  # noqa: E402  # after choosing the backend
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from client.evaluation.report import LATENCY, UTILITY, markdown_table, targets_table  # noqa: E402
+from client.evaluation.report import LATENCY, UTILITY, markdown_table, paired_table, targets_table  # noqa: E402
 
 PLOTTED_UTILITY = ("rouge_l", "gleu", "next_word_exact", "keystroke_savings")
 SYSTEM_COLOURS = {"client": "#8c8c8c", "hybrid": "#1f77b4", "hybrid-stale": "#9ecae1", "rag": "#d62728"}
@@ -39,6 +39,12 @@ def markdown_report(report: dict) -> str:
         "Means with bootstrap 95% intervals; latency p50 (p95) in milliseconds or seconds. GLEU is Google's "
         "sentence-level GLEU (nltk `sentence_gleu`). Keystrokes saved: a writer replays the reference, accepting "
         "the suggestion's right words (one keystroke each) and typing a word otherwise.",
+        "",
+        "## Against the client alone, case by case",
+        "",
+        paired_table(report),
+        "Each system's score minus the client's on the same case: mean [95% bootstrap interval] "
+        "(cases better / worse). An interval that holds 0 is no measurable difference.",
         "",
         "## Targets (reported, not asserted)",
         "",

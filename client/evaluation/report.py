@@ -18,6 +18,8 @@ UTILITY = {  # metric -> its column in the table
     "keystroke_savings": "keystrokes saved",
 }
 LATENCY = {"first_token_ms": "first token", "total_ms": "whole suggestion"}
+PAIRED = ("rouge_l", "gleu", "keystroke_savings")  # compared with the client alone, case by case
+BASELINE = "client"
 # The issue's targets: hybrid ROUGE-L >= 1.2x client's and >= 0.95x rag's; first token <= 1/5 of rag's.
 TARGETS = {"rouge_l_vs_client": 1.2, "rouge_l_vs_rag": 0.95, "first_token_vs_rag": 0.2}
 
@@ -41,8 +43,24 @@ def summarize(results: Sequence[CaseResult], systems: Sequence[str]) -> dict[str
             entry[metric] = {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95),
                              "mean": statistics.fmean(values)}
         entry["evaluated_tokens"] = {"mean": statistics.fmean(row.evaluated_tokens for row in rows)}
+        if system != BASELINE and BASELINE in systems:
+            entry["vs_client"] = _paired_differences(results, system)
         summary[system] = entry
     return summary
+
+
+def _paired_differences(results: Sequence[CaseResult], system: str) -> dict[str, dict]:
+    """The system minus the client on each case: the mean, its interval, and how many cases went each way.
+
+    Paired, so the variation between cases (some are easy for every system) drops out.
+    """
+    found = {}
+    for metric in PAIRED:
+        differences = [getattr(r.systems[system], metric) - getattr(r.systems[BASELINE], metric) for r in results]
+        low, high = bootstrap_interval(differences)
+        found[metric] = {"mean": statistics.fmean(differences), "ci95": [low, high],
+                         "better": sum(d > 0 for d in differences), "worse": sum(d < 0 for d in differences)}
+    return found
 
 
 def target_ratios(summary: dict[str, dict]) -> dict[str, dict]:
@@ -83,6 +101,22 @@ def markdown_table(report: dict) -> str:
             low, high = entry[metric]["ci95"]
             cells.append(f"{entry[metric]['mean']:.3f} [{low:.3f}, {high:.3f}]")
         cells += [f"{_ms(entry[metric]['p50'])} ({_ms(entry[metric]['p95'])})" for metric in LATENCY]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def paired_table(report: dict) -> str:
+    """Each system minus the client alone, case by case: mean [95% interval] (cases better / worse)."""
+    header = ["system", *(f"Δ {UTILITY[metric]}" for metric in PAIRED)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for system, entry in report["summary"].items():
+        if "vs_client" not in entry:
+            continue
+        cells = [f"`{system}`"]
+        for metric in PAIRED:
+            found = entry["vs_client"][metric]
+            low, high = found["ci95"]
+            cells.append(f"{found['mean']:+.3f} [{low:+.3f}, {high:+.3f}] ({found['better']}/{found['worse']})")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
