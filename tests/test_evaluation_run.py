@@ -53,6 +53,7 @@ def test_eval_scores_four_systems_and_reuses_its_notes(cloud_corpus: Path, clien
         # RAG evaluates its retrieved chunks at request time; hybrid's notes were evaluated when they arrived.
         assert systems["rag"]["evaluated_tokens"] > systems["hybrid"]["evaluated_tokens"] + 100
     assert report["setup"]["notes_written"]["written"] == 4 and "targets" in report
+    assert set(report["summary"]["hybrid"]["vs_client"]) == {"rouge_l", "gleu", "keystroke_savings"}
 
     again = hybridrag("eval", "--corpus", str(cloud_corpus), "--cases", str(out.with_suffix(".cases.jsonl")),
                       "--writer", "extractive", "--systems", "hybrid,hybrid-stale", "--out", str(out), cache=client_cache)
