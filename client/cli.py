@@ -218,7 +218,7 @@ def evaluate(
         cloud = EvaluationCloud(settings, corpus, writer or settings.cloud.llm)
         engine = evaluation_engine(settings)
     try:
-        ingested = ingest_with_progress(cloud.datastore.ingest, cloud.corpus)
+        ingested = ingest_with_progress(cloud.datastore, cloud.corpus)
         runner = EvaluationRunner(engine, cloud, chosen_systems)
         columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err) as progress:
@@ -232,7 +232,7 @@ def evaluate(
             "engine": {"model": engine.model_path.name, "kv_preset": engine.kv_preset.value,
                        "threads": engine.settings.n_threads, "max_suggestion_tokens": engine.settings.max_suggestion_tokens,
                        "decoding": "greedy", "notes_in_prompt": settings.client.notes_in_prompt},
-            "memory": cloud.writer_settings(),
+            "memory": cloud.writer_settings,
             "notes_written": dataclasses.asdict(runner.notes_spent),
             "ingest_seconds": ingested.seconds,
             "total_seconds": time.perf_counter() - began,

@@ -5,7 +5,6 @@ import logging
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,7 +18,7 @@ from shared.errors import InputError
 from shared.settings import ENV_PREFIX, OpenAIEndpoint, Settings, WriterKind, load_settings
 
 if TYPE_CHECKING:  # the datastore loads FAISS and torch: imported only when a command needs it
-    from cloud.datastore.datastore import IngestProgress, IngestReport
+    from cloud.datastore import Datastore, IngestReport
 
 cloud_app = typer.Typer(help="The cloud memory service: datastore, memory worker and API.", no_args_is_help=True)
 token_app = typer.Typer(help="Bearer tokens, one tenant each.", no_args_is_help=True)
@@ -61,12 +60,12 @@ class RichIngestProgress:
         self._progress.advance(self._task, done)
 
 
-def ingest_with_progress(ingest: "Callable[[Path, IngestProgress], IngestReport]", folder: Path) -> "IngestReport":
-    """Run an ingest with its phases drawn as progress bars on stderr."""
+def ingest_with_progress(store: "Datastore", folder: Path) -> "IngestReport":
+    """Ingest ``folder`` into ``store``, its phases drawn as progress bars on stderr."""
     columns = (TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=err) as progress:
-        return ingest(folder, RichIngestProgress(progress))
+        return store.ingest(folder, RichIngestProgress(progress))
 
 
 @cloud_app.command()
@@ -80,7 +79,7 @@ def ingest(
 
     settings = _settings(data_dir)
     store = Datastore(settings.cloud.data_dir, settings.cloud, SentenceEmbedder.for_cloud(settings))
-    report = ingest_with_progress(store.ingest, folder)
+    report = ingest_with_progress(store, folder)
     store.close()
     table = Table(title=f"ingested {folder}", show_header=False, box=None, title_justify="left")
     for label, value in [

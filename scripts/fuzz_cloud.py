@@ -43,7 +43,7 @@ def fuzz(max_examples: int, work: Path) -> dict:
             [str(Path(sys.executable).parent / "schemathesis"), "run", f"{server.url}/openapi.json",
              "-H", f"Authorization: Bearer {token}", "--checks", "not_a_server_error",
              "--max-examples", str(max_examples), "--seed", str(SEED), "--no-color"],
-            capture_output=True, text=True,
+            capture_output=True, text=True, cwd=work,  # its cache folder (.schemathesis) goes with the run
         )
         healthy = httpx.get(f"{server.url}/healthz").status_code == 200
     cases = re.search(r"Test cases:\s*\n\s*(\d+) generated", run.stdout)

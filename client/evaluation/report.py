@@ -6,9 +6,10 @@ The JSON (``reports/eval.json``) keeps every case, so the table and the plot
 
 import statistics
 from collections.abc import Sequence
+from dataclasses import asdict
 
 from client.evaluation.metrics import bootstrap_interval
-from client.evaluation.runner import CaseResult, result_record
+from client.evaluation.runner import CaseResult
 
 UTILITY = {  # metric -> its column in the table
     "rouge_l": "ROUGE-L",
@@ -87,7 +88,7 @@ def build_report(results: Sequence[CaseResult], systems: Sequence[str], setup: d
         "setup": setup,
         "summary": summary,
         "targets": target_ratios(summary),
-        "per_case": [result_record(result) for result in results],
+        "per_case": [asdict(result) for result in results],
     }
 
 

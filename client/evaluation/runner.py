@@ -13,7 +13,7 @@ and its whole prompt on the clock, as a synchronous call must.
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from client.engine import StopReason, Suggestion, SuggestionEngine
 from client.evaluation.cases import EvalCase, earlier_cut
@@ -27,6 +27,10 @@ from shared.settings import Settings
 
 SYSTEMS = ("client", "hybrid", "hybrid-stale", "rag")
 SUGGESTION_TOKENS = 32  # about the reference's length, as in the paper
+
+
+class OwnDocumentLeak(AssertionError):
+    """A case's own document reached its prompt: the evaluation would be scoring a lookup."""
 
 
 @dataclass
@@ -107,6 +111,8 @@ class EvaluationRunner:
             block = memory_block(notes, self.cloud.settings.client.notes_in_prompt)
         else:
             block = MemoryBlock()
+        if self.cloud.document_path(case.doc_id) in sources:
+            raise OwnDocumentLeak(f"{case.doc_id} reached the {system} prompt of its own case")
         self.engine.set_memory(block.text)
         if system != "rag":
             self.engine.prefill(case.prefix)  # done while the writer typed, or when the notes arrived
@@ -171,10 +177,6 @@ def left_the_words(suggested: str, wanted: list[str]) -> bool:
         return True
     unfinished = words[len(complete):]
     return bool(unfinished) and not wanted[len(complete)].startswith(unfinished[0])
-
-
-def result_record(result: CaseResult) -> dict:
-    return asdict(result)
 
 
 def timed_run(runner: EvaluationRunner, cases: Sequence[EvalCase],
