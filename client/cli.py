@@ -38,6 +38,7 @@ app.add_typer(cloud_app, name="cloud")
 out = Console()
 err = Console(stderr=True)
 # Continued when the corpus is not installed (the Python tutorial's opening lines).
+DEFAULT_EVAL_SYSTEMS = "client,client-lookup,client-tuned,hybrid,hybrid-copy,rag,oracle"
 FALLBACK_SAMPLE = (
     "Python is an easy to learn, powerful programming language. It has efficient high-level data "
     "structures and a simple but effective approach to object-oriented programming. Its elegant syntax"
@@ -65,6 +66,7 @@ def suggest(
     file: Annotated[Path | None, typer.Option("--file", "-f", help="Continue the text of this file ('-': standard input).")] = None,
     sample: Annotated[bool, typer.Option(help="Continue a sample passage from the corpus.")] = False,
     kv: Annotated[KVPreset | None, typer.Option(help="KV-cache precision preset.")] = None,
+    adapter: Annotated[bool, typer.Option(help="Apply the memory adapter (--no-adapter: the base model).")] = True,
     max_tokens: Annotated[int | None, typer.Option(min=1, max=256, help="Token limit for the suggestion.")] = None,
     memory: Annotated[bool, typer.Option(help="Put notes from the local memory in the prompt (after `hybridrag login`).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the suggestion and its timings as JSON.")] = False,
@@ -74,7 +76,8 @@ def suggest(
     from shared.corpus import sample_text
 
     # One suggestion: no point in prefilling a memory block in the background.
-    engine_overrides: dict[str, object] = {"background_prefill": False} | ({"kv_preset": kv} if kv else {})
+    engine_overrides: dict[str, object] = ({"background_prefill": False} | ({"kv_preset": kv} if kv else {})
+                                           | ({} if adapter else {"memory_adapter": False}))
     settings = load_settings(engine=engine_overrides)
     sources = [text is not None, file is not None, sample]
     if sum(sources) != 1:
@@ -125,12 +128,13 @@ def suggest(
 def compose(
     file: Annotated[Path | None, typer.Argument(help="The file to write in (created on the first save).")] = None,
     kv: Annotated[KVPreset | None, typer.Option(help="KV-cache precision preset.")] = None,
+    adapter: Annotated[bool, typer.Option(help="Apply the memory adapter (--no-adapter: the base model).")] = True,
 ) -> None:
     """Write with ghost-text suggestions from the local model, grounded in synced memory (F1 lists the keys)."""
     from client.engine import SuggestionEngine
     from client.tui.app import ComposeApp
 
-    settings = load_settings(engine={"kv_preset": kv} if kv else {})
+    settings = load_settings(engine=({"kv_preset": kv} if kv else {}) | ({} if adapter else {"memory_adapter": False}))
     if file is not None:
         _check_editable(file)
     with err.status(f"Loading the model ({settings.engine.kv_preset} KV cache)…"):
@@ -184,8 +188,13 @@ def evaluate(
     cases: Annotated[Path | None, typer.Option(help="A JSONL file of cases {doc_id, prefix, reference}.")] = None,
     make_cases: Annotated[int | None, typer.Option(min=1, help="Make this many cases from the corpus (seeded).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for --make-cases.")] = 0,
-    systems: Annotated[str, typer.Option(help="Comma-separated: client, hybrid, hybrid-stale, rag.")] = "client,hybrid,hybrid-stale,rag",
+    systems: Annotated[str, typer.Option(help="Comma-separated, of: client, client-lookup, client-tuned, hybrid, "
+                                         "hybrid-copy, hybrid-stale, rag, oracle.")] = DEFAULT_EVAL_SYSTEMS,
     writer: Annotated[WriterKind | None, typer.Option(help="Who writes the memory notes (default: cloud.llm).")] = None,
+    holdout: Annotated[str, typer.Option(help="document: the case's document is out of the datastore; chunk: only "
+                                         "the chunks overlapping its prefix or reference are.")] = "document",
+    all_documents: Annotated[bool, typer.Option(help="Make cases from every document, not only the evaluation "
+                                                "split (for a corpus the adapter was never trained on).")] = False,
     report_path: Annotated[Path, typer.Option("--out", help="Where the JSON report goes.")] = Path("reports/eval.json"),
 ) -> None:
     """Score the client alone, hybrid memory and synchronous RAG on the same cases: utility and latency."""
@@ -194,10 +203,13 @@ def evaluate(
 
     from client.evaluation.cases import make_cases as cases_from_corpus
     from client.evaluation.cases import read_cases, write_cases
-    from client.evaluation.cloud_side import EvaluationCloud
-    from client.evaluation.report import build_report, markdown_table, paired_table, targets_table
-    from client.evaluation.runner import EvaluationRunner, check_systems, evaluation_engine, timed_run
+    from client.engine import SuggestionEngine
+    from client.engine.adapter_file import adapter_description
+    from client.evaluation.cloud_side import EvaluationCloud, Holdout
+    from client.evaluation.report import build_report, markdown_table, memory_table, paired_table, targets_table
+    from client.evaluation.runner import EvaluationRunner, SystemSpec, check_systems, evaluation_engine, timed_run
     from cloud.cli import ingest_with_progress
+    from shared.machine import cpu_description
 
     if (cases is None) == (make_cases is None):
         raise InputError("Give exactly one of --cases FILE or --make-cases N.")
@@ -205,7 +217,10 @@ def evaluate(
         raise InputError(f"No corpus folder {corpus}: give --corpus a folder of text, Markdown, reST or HTML files.")
     chosen_systems = check_systems([name.strip() for name in systems.split(",") if name.strip()])
     settings = load_settings()
-    chosen = read_cases(cases) if cases is not None else cases_from_corpus(corpus, make_cases or 0, seed)
+    if holdout not in {h.value for h in Holdout}:
+        raise InputError(f"Unknown --holdout {holdout!r}: choose document or chunk.")
+    chosen = read_cases(cases) if cases is not None else cases_from_corpus(corpus, make_cases or 0, seed,
+                                                                            eval_split_only=not all_documents)
     missing = [case.doc_id for case in chosen if not (corpus / case.doc_id).is_file()]
     if missing:
         raise InputError(f"{len(missing)} case(s) name documents not in {corpus} (first: {missing[0]}): "
@@ -214,12 +229,19 @@ def evaluate(
     if make_cases is not None:
         write_cases(cases_path, chosen)
     began = time.perf_counter()
+    engines: dict[tuple[bool, bool, bool], SuggestionEngine] = {}
+
+    def engine_for(spec: SystemSpec) -> SuggestionEngine:
+        if spec.engine_key not in engines:
+            engines[spec.engine_key] = evaluation_engine(settings, spec)
+        return engines[spec.engine_key]
+
     with err.status("Loading the models…"):
-        cloud = EvaluationCloud(settings, corpus, writer or settings.cloud.llm)
-        engine = evaluation_engine(settings)
+        cloud = EvaluationCloud(settings, corpus, writer or settings.cloud.llm, Holdout(holdout))
+        engine = evaluation_engine(settings)  # the base model, for the report's engine facts
     try:
         ingested = ingest_with_progress(cloud.datastore, cloud.corpus)
-        runner = EvaluationRunner(engine, cloud, chosen_systems)
+        runner = EvaluationRunner(engine_for, cloud, chosen_systems)
         columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err) as progress:
             task = progress.add_task("cases", total=len(chosen))
@@ -229,7 +251,13 @@ def evaluate(
             "cases_file": str(cases if cases is not None else cases_path),
             "seed": seed if make_cases is not None else None,
             "systems": chosen_systems,
+            "holdout": holdout,
+            "cpu": cpu_description(),  # speed claims hold for this CPU; compare ratios across machines
             "engine": {"model": engine.model_path.name, "kv_preset": engine.kv_preset.value,
+                       "memory_adapter": adapter_description(settings.engine),
+                       "loop_ngram_tokens": engine.settings.loop_ngram_tokens,
+                       "copy_min_probability": engine.settings.copy_min_probability,
+                       "draft_max_tokens": engine.settings.draft_max_tokens,
                        "threads": engine.settings.n_threads, "max_suggestion_tokens": engine.settings.max_suggestion_tokens,
                        "decoding": "greedy", "notes_in_prompt": settings.client.notes_in_prompt},
             "memory": cloud.writer_settings,
@@ -239,13 +267,15 @@ def evaluate(
             "cpus": os.cpu_count(),
         }
     finally:
-        engine.close()
+        for made in (engine, *engines.values()):
+            made.close()
         cloud.close()
     report = build_report(results, chosen_systems, setup, seconds)
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(json.dumps(report, indent=2) + "\n")
     out.print(Markdown(markdown_table(report)))
     out.print(Markdown(paired_table(report)))
+    out.print(Markdown(memory_table(report)))
     out.print(Markdown(targets_table(report)))
     out.print(f"{len(chosen)} cases in {seconds / 60:.1f} min ({setup['notes_written']['written']} note requests written, "
               f"{setup['notes_written']['cached']} from the cache); wrote {report_path}")

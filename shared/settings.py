@@ -79,6 +79,35 @@ class EngineSettings(BaseModel):
         description="Evaluate a new memory block in a second llama context while suggestions go on "
         "from the old one, and switch when it is ready (a cold 1k-token prompt takes about 4 s).",
     )
+    memory_adapter: bool = Field(
+        default=True,
+        description="Apply the shipped memory adapter (a LoRA trained to read the memory block); "
+        "off gives the base model's suggestions (the --no-adapter flag).",
+    )
+    adapter_path: Path | None = Field(
+        default=None, description="A LoRA GGUF to apply instead of the shipped memory adapter."
+    )
+    adapter_scale: float = Field(default=1.0, ge=0.0, le=4.0)
+    loop_ngram_tokens: int = Field(
+        default=4, ge=0, description="End a suggestion when it would repeat a run of this many of its own "
+        "tokens (greedy decoding loops); 0 turns it off.",
+    )
+    copy_from_memory: bool = Field(
+        default=True, description="Draft from the notes where the words before the cursor match one, and "
+        "quote what the model accepts (verified in one batch).",
+    )
+    prompt_lookup: bool = Field(
+        default=True, description="Also draft from the writer's own earlier text; only tokens the model "
+        "would choose anyway are taken, so this changes speed, not text.",
+    )
+    draft_min_match_chars: int = Field(
+        default=6, ge=1, description="A draft needs this many matching characters (white space not counted).",
+    )
+    draft_max_tokens: int = Field(default=12, ge=1, le=64, description="Tokens verified per draft batch.")
+    copy_min_probability: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="A note's token is quoted when the model gives it at least "
+        "this probability (its own first choice always is).",
+    )
     background_chunk_tokens: int = Field(
         default=16,
         ge=1,

@@ -16,6 +16,7 @@ class StopReason(StrEnum):
     END_OF_TEXT = "eos"
     CANCELLED = "cancelled"
     CONTEXT_FULL = "context_full"
+    LOOP = "loop"  # the model began to say again what the suggestion already said
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,12 @@ class SuggestionBoundary:
         if not self.done:
             self.stop_reason = reason
             self.text = self.text.rstrip()
+
+    def cut(self, length: int, reason: StopReason) -> None:
+        """Stop, keeping only the first ``length`` characters (what came before a repeat)."""
+        if not self.done:
+            self.text = self.text[:length].rstrip()
+            self.stop_reason = reason
 
     def _finish(self, text: str, reason: StopReason, start: int) -> str:
         self.text = text.rstrip()

@@ -9,6 +9,8 @@ in when ready (background_prefill.py). Every new request supersedes the one in
 flight, which stops within one token.
 """
 
+from __future__ import annotations
+
 import codecs
 import ctypes
 import math
@@ -21,6 +23,8 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
+from client.engine.drafts import DraftSource, find_draft, notes_of
+from client.engine.adapter_file import adapter_for
 from client.engine.background_prefill import BackgroundPrefill, CorePriority, PrefillJob
 from client.engine.incremental_tokenizer import IncrementalTokenizer, cuts_are_token_stable
 from client.engine.kv_cache import KV_CACHE_TYPES, kv_bytes_per_token, sync_prefix
@@ -32,6 +36,7 @@ from shared.model_files import check_gguf, default_gguf_path
 from shared.settings import EngineSettings, KVPreset, Settings
 
 TextCallback = Callable[[str], None]
+DRAFT_MAX_CHARS = 160  # a draft runs at most this far, and to its sentence's end
 CancelCheck = Callable[[], bool]
 
 
@@ -51,6 +56,8 @@ class Suggestion:
     first_text_ms: float | None  # request to first visible text (later if healing re-spelled a whole word)
     total_ms: float
     kv_preset: KVPreset
+    drafted_tokens: int = 0  # tokens drafted from the notes or the text and verified in batches
+    accepted_draft_tokens: int = 0  # of them, those the suggestion took
 
 
 def require_text(text: str) -> None:
@@ -85,11 +92,12 @@ class SuggestionEngine:
     def __init__(self, settings: EngineSettings, cache_dir: Path) -> None:
         self.settings = settings
         self.model_path = check_gguf(settings.model_path) if settings.model_path else default_gguf_path(cache_dir)
+        self.adapter_path = adapter_for(settings)
         self._llm = self._new_context()
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self._greedy = llama_cpp.llama_sampler_init_greedy()
         # About 0.5 s: better at load than on the writer's first keystroke.
-        pieces = _token_pieces(self._vocab, self._llm.n_vocab())
+        pieces = self._pieces = _token_pieces(self._vocab, self._llm.n_vocab())
         self._vocabulary = Vocabulary(pieces) if settings.token_healing else None
         is_spm = llama_cpp.llama_vocab_type(self._vocab) == llama_cpp.LLAMA_VOCAB_TYPE_SPM
         self._tokenizer = IncrementalTokenizer(
@@ -123,6 +131,8 @@ class SuggestionEngine:
             type_k=type_k,
             type_v=type_v,
             swa_full=True,  # keep every position of sliding-window layers, so prefixes can be reused
+            **({"lora_path": str(self.adapter_path), "lora_scale": self.settings.adapter_scale}
+               if self.adapter_path else {}),
         )
 
     @classmethod
@@ -200,6 +210,7 @@ class SuggestionEngine:
 
         rules = self._boundary_rules(max_tokens, stop_at_sentence_end)
         boundary = SuggestionBoundary(rules)
+        drafts = DraftStats()
         with self._priority.foreground(), self._model_lock:
             prompt, memory_tokens, healed = self._prompt_for(text, rules)
             decoded_before = self._llm.decoded_tokens
@@ -209,7 +220,7 @@ class SuggestionEngine:
             if reused is None:
                 boundary.end(StopReason.CANCELLED)
             else:
-                first_token_ms, first_text_ms = self._generate(healed, boundary, on_text, cancelled, started)
+                first_token_ms, first_text_ms = self._generate(text, healed, boundary, on_text, cancelled, started, drafts)
         return Suggestion(
             text=boundary.text,
             stop_reason=boundary.stop_reason or StopReason.LENGTH,
@@ -223,6 +234,8 @@ class SuggestionEngine:
             first_text_ms=first_text_ms,
             total_ms=(time.perf_counter() - started) * 1000,
             kv_preset=self.kv_preset,
+            drafted_tokens=drafts.drafted,
+            accepted_draft_tokens=drafts.accepted,
         )
 
     def prefill(self, text: str, should_cancel: CancelCheck | None = None) -> int:
@@ -330,39 +343,73 @@ class SuggestionEngine:
 
     def _generate(
         self,
+        text: str,
         healed: bytes,
         boundary: SuggestionBoundary,
         on_text: TextCallback | None,
         cancelled: CancelCheck,
         started: float,
+        drafts: DraftStats,
     ) -> tuple[float | None, float | None]:
-        """Greedy decoding from the synced prompt, one token at a time, until the boundary says stop.
+        """Greedy decoding from the synced prompt until the boundary says stop; drafts verified in one batch.
 
         The first tokens re-spell ``healed`` (the unfinished word cut off the prompt);
-        only what they add beyond it joins the suggestion. Returns the times to the
-        first token and to the first visible text.
+        only what they add beyond it joins the suggestion. Where the words before the
+        cursor match a note (or the writer's earlier text), the words that follow there
+        are a draft: one batch checks it against the model, and the accepted tokens are
+        taken at once (drafts.py). A run of tokens the suggestion already said ends it
+        (greedy decoding of a small model loops). Returns the times to the first token
+        and to the first visible text.
         """
         llm = self._llm
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        first_token_ms = first_text_ms = None
+        times: list[float | None] = [None, None]  # first token, first text
         remaining = healed
+        generated: list[int] = []
+        text_before: list[int] = []  # len(boundary.text) before each generated token
+        logits: np.ndarray | None = None  # the row to choose from; None: the context's last
+        notes = notes_of(self._active_memory[0]) if self.settings.copy_from_memory else []
+        earlier = text if self.settings.prompt_lookup else ""
+        tried_at = -1
+
+        def emit(token: int, piece: bytes) -> bool:
+            """Add one token to the suggestion; True when the suggestion is complete."""
+            if self._repeats(generated, token):
+                boundary.cut(text_before[len(generated) - self.settings.loop_ngram_tokens + 1], StopReason.LOOP)
+                return True
+            generated.append(token)
+            text_before.append(len(boundary.text))
+            now = (time.perf_counter() - started) * 1000
+            times[0] = times[0] or now
+            accepted = boundary.push(utf8.decode(piece))
+            if accepted:
+                times[1] = times[1] or now
+                if on_text is not None:
+                    on_text(accepted)
+            return boundary.done
+
         while True:
+            row = self._last_logits() if logits is None else logits
+            if (notes or earlier) and tried_at != len(generated):
+                tried_at = len(generated)
+                taken = self._take_draft(text + boundary.text, notes, earlier, remaining, row, drafts)
+                if taken is not None:
+                    tokens, logits, remaining = taken
+                    if any(emit(token, piece) for token, piece in tokens):
+                        break
+                    if cancelled():
+                        boundary.end(StopReason.CANCELLED)
+                        break
+                    continue
             if remaining:
-                token, new_text, remaining = healing_step(self._last_logits(), self._vocabulary, remaining)
+                token, piece, remaining = healing_step(row, self._vocabulary, remaining)
             else:
-                token = llama_cpp.llama_sampler_sample(self._greedy, llm.ctx, -1)
+                token = int(np.argmax(row))
                 if llama_cpp.llama_vocab_is_eog(self._vocab, token) or llama_cpp.llama_vocab_is_control(self._vocab, token):
                     boundary.end(StopReason.END_OF_TEXT)
                     break
-                new_text = llm.detokenize([token])
-            if first_token_ms is None:
-                first_token_ms = (time.perf_counter() - started) * 1000
-            accepted = boundary.push(utf8.decode(new_text))
-            if accepted:
-                first_text_ms = first_text_ms or (time.perf_counter() - started) * 1000
-                if on_text is not None:
-                    on_text(accepted)
-            if boundary.done:
+                piece = self._pieces[token]
+            if emit(token, piece):
                 break
             if cancelled():
                 boundary.end(StopReason.CANCELLED)
@@ -371,4 +418,75 @@ class SuggestionEngine:
                 boundary.end(StopReason.CONTEXT_FULL)
                 break
             llm.eval([token])
-        return first_token_ms, first_text_ms
+            logits = None
+        return times[0], times[1]
+
+    def _repeats(self, generated: list[int], token: int) -> bool:
+        """True when ``token`` completes a run of ``loop_ngram_tokens`` the suggestion already holds."""
+        n = self.settings.loop_ngram_tokens
+        if not n or len(generated) < n:
+            return False
+        run = (*generated[len(generated) - n + 1:], token)
+        return any(tuple(generated[i:i + n]) == run for i in range(len(generated) - n + 1))
+
+    def _take_draft(self, before_cursor: str, notes: list[str], earlier: str, remaining: bytes, row: np.ndarray,
+                    drafts: DraftStats) -> tuple[list[tuple[int, bytes]], np.ndarray, bytes] | None:
+        """Verify the draft for ``before_cursor`` in one batch; the accepted (token, new text)s, or None.
+
+        A note's token is accepted when it is the model's own choice or at least
+        ``copy_min_probability`` likely (quoting); a token drafted from the writer's text
+        only when it is the model's choice (speed alone: the suggestion is unchanged).
+        The first token is checked on the logits at hand, so a draft rejected there
+        costs nothing. Returns the tokens with the text each adds, the logits after the
+        last accepted one, and what is still to re-spell of the unfinished word.
+        """
+        draft = find_draft(before_cursor, notes, self.settings.draft_min_match_chars, DRAFT_MAX_CHARS, earlier)
+        if draft is None:
+            return None
+        llm = self._llm
+        room = llm.n_ctx() - llm.n_tokens - 2
+        tokens = llm.tokenize(remaining + draft.text.encode("utf-8"), add_bos=False, special=False)
+        tokens = tokens[: min(self.settings.draft_max_tokens, room)]
+        min_p = self.settings.copy_min_probability if draft.source is DraftSource.MEMORY else None
+        if not tokens or not _acceptable(row, tokens[0], min_p):
+            return None
+        rows = self._eval_all(tokens)
+        accepted = 1
+        while accepted < len(tokens) and _acceptable(rows[accepted - 1], tokens[accepted], min_p):
+            accepted += 1
+        llm.n_tokens -= len(tokens) - accepted  # the rejected tail's KV is dropped by the next eval
+        drafts.drafted += len(tokens)
+        drafts.accepted += accepted
+        taken, at = [], 0
+        for token in tokens[:accepted]:
+            piece = self._pieces[token]
+            taken.append((token, piece[max(0, len(remaining) - at):]))
+            at += len(piece)
+        return taken, rows[accepted - 1], remaining[at:]
+
+    def _eval_all(self, tokens: list[int]) -> np.ndarray:
+        """Evaluate ``tokens`` after the cached ones in one batch; the logits after each (rows)."""
+        llm = self._llm
+        n_past = llm.n_tokens
+        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        llm._batch.set_batch(batch=tokens, n_past=n_past, logits_all=True)
+        llm._ctx.decode(llm._batch)
+        llm.input_ids[n_past : n_past + len(tokens)] = tokens
+        llm.n_tokens += len(tokens)
+        llm.decoded_tokens += len(tokens)
+        pointer = llama_cpp.llama_get_logits(llm.ctx)
+        return np.ctypeslib.as_array(pointer, shape=(len(tokens), llm.n_vocab())).copy()
+
+
+@dataclass
+class DraftStats:
+    drafted: int = 0  # draft tokens sent to verification
+    accepted: int = 0  # of them, taken into the suggestion
+
+
+def _acceptable(logits: np.ndarray, token: int, min_probability: float | None) -> bool:
+    best = int(np.argmax(logits))
+    if token == best or min_probability is None:
+        return token == best
+    shifted = np.exp(logits - logits[best])
+    return float(shifted[token] / shifted.sum()) >= min_probability

@@ -8,11 +8,13 @@ JSONL {doc_id, prefix, reference} so a run can be repeated on the same cases.
 import json
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cloud.datastore.documents import DocumentKind, Skipped, read_document, readable
 from shared.corpus import read_prose, sentence_ends
+from shared.document_split import is_eval_document
 from shared.errors import InputError
 
 MIN_PREFIX_CHARS = 400  # enough context for the model and for the cloud's retrieval
@@ -33,11 +35,16 @@ class EvalCase:
     reference: str
 
 
-def make_cases(corpus_dir: Path, count: int, seed: int = 0) -> list[EvalCase]:
-    """``count`` cases from the documents under ``corpus_dir``, one per document while documents last."""
+def make_cases(corpus_dir: Path, count: int, seed: int = 0, eval_split_only: bool = True) -> list[EvalCase]:
+    """``count`` cases from the documents under ``corpus_dir``, one per document while documents last.
+
+    Only documents of the evaluation split are used (shared/document_split.py), so the
+    memory adapter's training never saw them; a corpus nothing was trained on may use all.
+    """
     if count < 1:
         raise InputError("Make at least one case: --make-cases N with N >= 1.")
-    files = sorted(path for path in corpus_dir.rglob("*") if path.is_file())
+    files = sorted(path for path in corpus_dir.rglob("*") if path.is_file()
+                   and (not eval_split_only or is_eval_document(str(path.relative_to(corpus_dir)))))
     rng = random.Random(seed)
     rng.shuffle(files)
     cuts = {path: _cuts(prose) for path in files if (prose := document_prose(path))}
@@ -80,13 +87,13 @@ def _cuts(prose: str) -> list[tuple[str, str]]:
         if end > MAX_PREFIX_CHARS:
             break
         paragraph = prose[next_start:].split("\n", 1)[0]
-        reference = _reference(paragraph)
-        if reference and _looks_like_prose(prose[max(0, end - 200) : end]) and _looks_like_prose(reference):
+        reference = reference_after(paragraph)
+        if reference and looks_like_prose(prose[max(0, end - 200) : end]) and looks_like_prose(reference):
             found.append((prose[:end] + " ", reference))
     return found
 
 
-def _reference(paragraph: str) -> str | None:
+def reference_after(paragraph: str) -> str | None:
     """The next sentences up to about 32 tokens, or None when the paragraph is too short."""
     words = paragraph.split(" ")
     if len([word for word in words if word]) < REFERENCE_MIN_WORDS:
@@ -104,7 +111,7 @@ def _reference(paragraph: str) -> str | None:
     return " ".join(taken)
 
 
-def _looks_like_prose(text: str) -> bool:
+def looks_like_prose(text: str) -> bool:
     """Not a table or a code listing that lost its layout: words, mostly made of letters."""
     words = text.split()
     return "|" not in text and sum(any(ch.isalpha() for ch in word) for word in words) >= PROSE_WORD_SHARE * len(words)
@@ -121,6 +128,17 @@ def earlier_cut(prefix: str) -> str:
         return prefix[: ends[-1]]
     cut = max(MIN_STALE_CHARS, target)
     return prefix[:cut].rsplit(" ", 1)[0] if " " in prefix[:cut] else prefix[:cut]
+
+
+def with_oracle_note(notes: Sequence[str], reference: str, seed_text: str) -> list[str]:
+    """``notes`` with ``reference`` among them at a place chosen by ``seed_text``: the oracle's memory block.
+
+    The evaluation's oracle and the adapter's training examples place it the same way,
+    anywhere in the block, so position says nothing about which note holds the answer.
+    """
+    placed = list(notes)
+    placed.insert(random.Random(seed_text).randrange(len(placed) + 1), reference)
+    return placed
 
 
 def write_cases(path: Path, cases: list[EvalCase]) -> None:

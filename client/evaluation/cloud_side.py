@@ -8,10 +8,14 @@ re-run reuses them: with an LLM writer on a CPU they are the slow part.
 
 import hashlib
 import json
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
+from client.evaluation.cases import EvalCase
 from cloud.datastore import Datastore, RetrievedChunk
 from cloud.memory.memory_log import MemoryLog
 from cloud.memory.processor import MemoryRequestProcessor, retrieval_focus
@@ -20,7 +24,9 @@ from shared.embeddings import SentenceEmbedder
 from shared.protocol import MemoryNote, MemoryRequest
 from shared.settings import Settings, WriterKind
 
-SEARCH_WIDENING = 8  # ask the index for this many times k, so k remain once the case's own document is dropped
+SEARCH_WIDENING = 8  # ask the index for this many times k, so k remain once held-out chunks are dropped
+SHINGLE_WORDS = 8  # a chunk sharing an 8-word run with the prefix or the reference overlaps them
+_WORD = re.compile(r"\w+")
 MAX_DELTA_NOTES = 1000
 
 
@@ -35,21 +41,43 @@ def _writer_code_hash() -> str:
     return hashlib.sha256(b"".join(path.read_bytes() for path in files)).hexdigest()[:12]
 
 
-class ExcludingSearch:
-    """The datastore's search with one document held out: what a case's cloud may retrieve from."""
+class Holdout(StrEnum):
+    """What of a case's own document the cloud may not retrieve."""
 
-    def __init__(self, datastore: Datastore, excluded_path: str) -> None:
+    DOCUMENT = "document"  # the whole document: the writer starts a document the cloud has never seen
+    CHUNK = "chunk"  # only chunks overlapping the prefix or the reference: the cloud holds the document's other parts
+
+
+def shingles(text: str, size: int = SHINGLE_WORDS) -> set[tuple[str, ...]]:
+    words = _WORD.findall(text.casefold())
+    return {tuple(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+def document_holdout(document_path: str) -> Callable[[RetrievedChunk], bool]:
+    return lambda chunk: chunk.path != document_path
+
+
+def chunk_holdout(*texts: str) -> Callable[[RetrievedChunk], bool]:
+    """Keep chunks that share no ``SHINGLE_WORDS``-word run with any of ``texts``."""
+    held = set().union(*(shingles(text) for text in texts))
+    return lambda chunk: not (shingles(chunk.text) & held)
+
+
+class FilteredSearch:
+    """The datastore's search with some chunks held out: what one case's cloud may retrieve from."""
+
+    def __init__(self, datastore: Datastore, keep: Callable[[RetrievedChunk], bool]) -> None:
         self._datastore = datastore
-        self.excluded_path = excluded_path
+        self._keep = keep
 
     def search_text(self, text: str, k: int) -> list[RetrievedChunk]:
         wanted = k * SEARCH_WIDENING
         while True:
             found = self._datastore.search_text(text, wanted)
-            kept = [chunk for chunk in found if chunk.path != self.excluded_path]
+            kept = [chunk for chunk in found if self._keep(chunk)]
             if len(kept) >= k or len(found) < wanted:
                 return kept[:k]
-            wanted *= 2  # the held-out document filled the top results: look further down
+            wanted *= 2  # held-out chunks filled the top results: look further down
 
 
 @dataclass(frozen=True)
@@ -69,8 +97,10 @@ class Retrieval:
 class EvaluationCloud:
     """One corpus, indexed once (incrementally) under the cache folder, and a writer of notes."""
 
-    def __init__(self, settings: Settings, corpus: Path, writer: WriterKind) -> None:
+    def __init__(self, settings: Settings, corpus: Path, writer: WriterKind,
+                 holdout: Holdout = Holdout.DOCUMENT) -> None:
         self.settings = settings
+        self.holdout = holdout
         self.corpus = corpus.resolve()
         self.writer_kind = writer
         self.folder = settings.cache_dir / "eval" / hashlib.sha256(str(self.corpus).encode()).hexdigest()[:16]
@@ -91,15 +121,20 @@ class EvaluationCloud:
         """What the client's coordinator sends for this text: its last ``request_context_chars``."""
         return MemoryRequest(context=context[-self.settings.client.request_context_chars :])
 
-    def notes_for(self, doc_id: str, context: str) -> CaseNotes:
-        """The notes the cloud worker writes for ``context``, with ``doc_id`` held out of retrieval."""
+    def held_out_search(self, case: EvalCase) -> FilteredSearch:
+        """The datastore as this case's cloud sees it: its document, or the chunks it overlaps, held out."""
+        keep = (document_holdout(self.document_path(case.doc_id)) if self.holdout is Holdout.DOCUMENT
+                else chunk_holdout(case.prefix, case.reference))
+        return FilteredSearch(self.datastore, keep)
+
+    def notes_for(self, case: EvalCase, context: str) -> CaseNotes:
+        """The notes the cloud worker writes for ``context``, with the case held out of retrieval."""
         request = self.request_for(context)
-        tenant = self._tenant(doc_id, request)
+        tenant = self._tenant(case.doc_id, request)
         if self._log.version(tenant) > 0:
             return CaseNotes(self._notes(tenant), cached=True, seconds=0.0)
         began = time.perf_counter()
-        processor = MemoryRequestProcessor(self._log, ExcludingSearch(self.datastore, self.document_path(doc_id)),
-                                           self._writer, self._cloud_settings)
+        processor = MemoryRequestProcessor(self._log, self.held_out_search(case), self._writer, self._cloud_settings)
         accepted = self._log.create_request(tenant, request)
         attempt = processor.attempt(tenant, accepted.request_id)
         while attempt.retry_in_s is not None:
@@ -109,12 +144,11 @@ class EvaluationCloud:
         error = status.error if status is not None and status.error and not status.notes_added else None
         return CaseNotes(self._notes(tenant), cached=False, seconds=time.perf_counter() - began, error=error)
 
-    def retrieve(self, doc_id: str, context: str) -> Retrieval:
+    def retrieve(self, case: EvalCase) -> Retrieval:
         """Synchronous RAG's retrieval at request time: the top-k chunks for the same focus the worker reads."""
-        focus = retrieval_focus(self.request_for(context), self._cloud_settings.retrieval_context_chars)
+        focus = retrieval_focus(self.request_for(case.prefix), self._cloud_settings.retrieval_context_chars)
         began = time.perf_counter()
-        chunks = ExcludingSearch(self.datastore, self.document_path(doc_id)).search_text(
-            focus, self._cloud_settings.top_k_chunks)
+        chunks = self.held_out_search(case).search_text(focus, self._cloud_settings.top_k_chunks)
         return Retrieval(chunks, (time.perf_counter() - began) * 1000)
 
     def _writer_settings(self) -> dict[str, object]:
@@ -135,7 +169,7 @@ class EvaluationCloud:
         self._log.close()
 
     def _tenant(self, doc_id: str, request: MemoryRequest) -> str:
-        key = json.dumps([doc_id, request.context, self.writer_settings], sort_keys=True)
+        key = json.dumps([doc_id, request.context, self.writer_settings, self.holdout.value], sort_keys=True)
         return "eval-" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
     def _notes(self, tenant: str) -> list[MemoryNote]:

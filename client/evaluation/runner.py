@@ -1,9 +1,13 @@
-"""The four systems on the same cases, with the same client model and greedy decoding.
+"""The systems on the same cases, with the same client model and greedy decoding.
 
-- client: the small model on the prefix alone.
-- hybrid: the notes the cloud worker wrote for the prefix, in the prompt's memory block.
-- hybrid-stale: the notes written for an earlier cut of the document (asynchronous lag).
-- rag: the top-k retrieved chunks in the same slot, retrieved and evaluated at request time.
+- client: the base model on the prefix alone (no adapter, no drafting).
+- client-lookup: the base model with prompt-lookup drafting from the text alone (speed).
+- client-tuned: the memory adapter, no notes (it must not hurt).
+- hybrid: the adapter, with the notes the cloud worker wrote for the prefix in the memory block.
+- hybrid-copy: hybrid, decoding that quotes the notes (drafts verified in one batch).
+- hybrid-stale: the adapter with notes written for an earlier cut of the document (asynchronous lag).
+- rag: the adapter with the top-k retrieved chunks in the same slot, retrieved and evaluated at request time.
+- oracle: the adapter with the notes plus the reference itself as one more note: does the model read?
 
 Latency is what the writer would wait at their pause. The client and hybrid prompts
 are evaluated before the clock starts, as the product does while the writer types
@@ -16,8 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from client.engine import StopReason, Suggestion, SuggestionEngine
-from client.evaluation.cases import EvalCase, earlier_cut
-from client.evaluation.cloud_side import EvaluationCloud
+from client.evaluation.cases import EvalCase, earlier_cut, with_oracle_note
+from client.engine.drafts import find_draft
+from client.evaluation.cloud_side import EvaluationCloud, Holdout
 from client.evaluation.metrics import bleu, gleu, next_word_exact, replay_keystrokes, rouge_l
 from client.memory.local_memory import LocalNote
 from client.memory.memory_block import MemoryBlock
@@ -25,7 +30,29 @@ from shared.errors import InputError
 from shared.protocol import MemoryNote
 from shared.settings import Settings
 
-SYSTEMS = ("client", "hybrid", "hybrid-stale", "rag")
+@dataclass(frozen=True)
+class SystemSpec:
+    memory: str  # none | notes | stale | chunks | oracle
+    adapter: bool = True
+    copy_from_memory: bool = False
+    prompt_lookup: bool = False
+
+    @property
+    def engine_key(self) -> tuple[bool, bool, bool]:
+        return self.adapter, self.copy_from_memory, self.prompt_lookup
+
+
+SYSTEM_SPECS = {
+    "client": SystemSpec("none", adapter=False),
+    "client-lookup": SystemSpec("none", adapter=False, prompt_lookup=True),
+    "client-tuned": SystemSpec("none"),
+    "hybrid": SystemSpec("notes"),
+    "hybrid-copy": SystemSpec("notes", copy_from_memory=True, prompt_lookup=True),
+    "hybrid-stale": SystemSpec("stale"),
+    "rag": SystemSpec("chunks"),
+    "oracle": SystemSpec("oracle"),
+}
+SYSTEMS = tuple(SYSTEM_SPECS)
 SUGGESTION_TOKENS = 32  # about the reference's length, as in the paper
 
 
@@ -49,6 +76,9 @@ class SystemResult:
     replay_suggestions: int
     accepted_words: int
     retrieval_ms: float = 0.0
+    drafted_tokens: int = 0
+    accepted_draft_tokens: int = 0
+    copy_ceiling: float = 0.0  # share of the reference's words that copying from this prompt's notes could supply
     notes: list[str] = field(default_factory=list)
     notes_error: str | None = None
     source_paths: list[str] = field(default_factory=list)  # what retrieval gave the notes or the prompt: never the case's own
@@ -77,20 +107,24 @@ def check_systems(names: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def evaluation_engine(settings: Settings) -> SuggestionEngine:
+def evaluation_engine(settings: Settings, spec: SystemSpec = SYSTEM_SPECS["client"]) -> SuggestionEngine:
     """The client's engine as configured (KV preset, threads), with the evaluation's decoding.
 
     Longer suggestions than the TUI's (the reference is one or two sentences), and no
     background context: each prompt is evaluated where the runner says, so timing is exact.
+    The system says whether the memory adapter is on and which drafts are made.
     """
     engine = settings.engine.model_copy(update={
-        "max_suggestion_tokens": SUGGESTION_TOKENS, "stop_at_sentence_end": False, "background_prefill": False})
+        "max_suggestion_tokens": SUGGESTION_TOKENS, "stop_at_sentence_end": False, "background_prefill": False,
+        "memory_adapter": spec.adapter, "copy_from_memory": spec.copy_from_memory,
+        "prompt_lookup": spec.prompt_lookup})
     return SuggestionEngine(engine, settings.cache_dir)
 
 
 class EvaluationRunner:
-    def __init__(self, engine: SuggestionEngine, cloud: EvaluationCloud, systems: Sequence[str]) -> None:
-        self.engine = engine
+    def __init__(self, engines: Callable[[SystemSpec], SuggestionEngine], cloud: EvaluationCloud,
+                 systems: Sequence[str]) -> None:
+        self.engines = engines
         self.cloud = cloud
         self.systems = check_systems(systems)
         self.notes_spent = NotesSpent()
@@ -99,25 +133,30 @@ class EvaluationRunner:
         return CaseResult(case.doc_id, case.reference, {system: self._run_system(system, case) for system in self.systems})
 
     def _run_system(self, system: str, case: EvalCase) -> SystemResult:
+        spec = SYSTEM_SPECS[system]
+        engine = self.engines(spec)
         retrieval_ms, notes, notes_error, sources = 0.0, [], None, []
-        if system == "rag":
-            retrieval = self.cloud.retrieve(case.doc_id, case.prefix)
+        if spec.memory == "chunks":
+            retrieval = self.cloud.retrieve(case)
             retrieval_ms, sources = retrieval.ms, [chunk.path for chunk in retrieval.chunks]
             block = MemoryBlock(tuple(LocalNote(f"chunk-{chunk.chunk_id}", 0, chunk.text, ()) for chunk in retrieval.chunks))
-        elif system in ("hybrid", "hybrid-stale"):
-            context = case.prefix if system == "hybrid" else earlier_cut(case.prefix)
-            notes, notes_error = self._notes(case.doc_id, context)
+        elif spec.memory in ("notes", "stale", "oracle"):
+            context = earlier_cut(case.prefix) if spec.memory == "stale" else case.prefix
+            notes, notes_error = self._notes(case, context)
             sources = [source.path for note in notes for source in note.sources]
             block = memory_block(notes, self.cloud.settings.client.notes_in_prompt)
+            if spec.memory == "oracle":
+                placed = with_oracle_note([note.text for note in block.notes], case.reference, case.prefix)
+                block = MemoryBlock(tuple(LocalNote(f"oracle-{i}", 0, text, ()) for i, text in enumerate(placed)))
         else:
             block = MemoryBlock()
-        if self.cloud.document_path(case.doc_id) in sources:
+        if self.cloud.holdout is Holdout.DOCUMENT and self.cloud.document_path(case.doc_id) in sources:
             raise OwnDocumentLeak(f"{case.doc_id} reached the {system} prompt of its own case")
-        self.engine.set_memory(block.text)
-        if system != "rag":
-            self.engine.prefill(case.prefix)  # done while the writer typed, or when the notes arrived
-        first = self.engine.suggest(case.prefix)
-        replay = replay_keystrokes(case.prefix, case.reference, self._replay_suggester(case, first.text))
+        engine.set_memory(block.text)
+        if spec.memory != "chunks":
+            engine.prefill(case.prefix)  # done while the writer typed, or when the notes arrived
+        first = engine.suggest(case.prefix)
+        replay = replay_keystrokes(case.prefix, case.reference, self._replay_suggester(engine, case, first.text))
         return SystemResult(
             suggestion=first.text,
             rouge_l=rouge_l(first.text, case.reference),
@@ -133,19 +172,22 @@ class EvaluationRunner:
             replay_suggestions=replay.suggestions,
             accepted_words=replay.accepted_words,
             retrieval_ms=retrieval_ms,
+            drafted_tokens=first.drafted_tokens,
+            accepted_draft_tokens=first.accepted_draft_tokens,
+            copy_ceiling=copy_ceiling(case.prefix, case.reference, [note.text for note in block.notes]),
             notes=[note.text for note in notes],
             notes_error=notes_error,
             source_paths=sorted(set(sources)),
         )
 
-    def _notes(self, doc_id: str, context: str) -> tuple[list[MemoryNote], str | None]:
-        written = self.cloud.notes_for(doc_id, context)
+    def _notes(self, case: EvalCase, context: str) -> tuple[list[MemoryNote], str | None]:
+        written = self.cloud.notes_for(case, context)
         self.notes_spent.cached += written.cached
         self.notes_spent.written += not written.cached
         self.notes_spent.seconds += written.seconds
         return written.notes, written.error
 
-    def _replay_suggester(self, case: EvalCase, first: str) -> Callable[[str], str]:
+    def _replay_suggester(self, engine: SuggestionEngine, case: EvalCase, first: str) -> Callable[[str], str]:
         """Suggestions for the keystroke replay, stopped as soon as they leave the reference.
 
         Words after the first wrong one can never be accepted, so generating them would
@@ -156,7 +198,7 @@ class EvaluationRunner:
                 return first  # the suggestion already scored above
             wanted = case.reference[len(text) - len(case.prefix):].split()
             pieces: list[str] = []
-            made: Suggestion = self.engine.suggest(
+            made: Suggestion = engine.suggest(
                 text, on_text=pieces.append, should_cancel=lambda: left_the_words("".join(pieces), wanted))
             return "".join(pieces) if made.stop_reason is StopReason.CANCELLED else made.text
 
@@ -167,6 +209,29 @@ def memory_block(notes: Sequence[MemoryNote], notes_in_prompt: int) -> MemoryBlo
     """The block the client builds from synced notes: ordered by version, then id, as MemoryBlockSelector does."""
     local = [LocalNote(note.note_id, note.version, note.text, tuple(note.sources)) for note in notes]
     return MemoryBlock(tuple(sorted(local, key=lambda note: (note.version, note.note_id))[:notes_in_prompt]))
+
+
+def copy_ceiling(prefix: str, reference: str, notes: Sequence[str]) -> float:
+    """The share of the reference's words a copier could supply from ``notes``, word by word.
+
+    The writer types the reference; wherever the words before the cursor match a note
+    (the engine's own draft finder), the words of the draft that agree with the
+    reference are taken. What no model can exceed by quoting: it tells a miss from an
+    absent answer.
+    """
+    wanted = reference.split()
+    if not notes or not wanted:
+        return 0.0
+    supplied, at = 0, 0
+    while at < len(wanted):
+        draft = find_draft(prefix + " ".join(wanted[:at]) + (" " if at else ""), list(notes), 6, 400)
+        words = draft.text.split() if draft else []
+        agree = 0
+        while agree < len(words) and at + agree < len(wanted) and words[agree] == wanted[at + agree]:
+            agree += 1
+        supplied += agree
+        at += max(agree, 1)
+    return supplied / len(wanted)
 
 
 def left_the_words(suggested: str, wanted: list[str]) -> bool:

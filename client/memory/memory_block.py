@@ -6,7 +6,7 @@ moves with every keystroke) and rebuilt only when the chosen set changed materia
 """
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,10 +30,14 @@ class MemoryBlock:
 
     @property
     def text(self) -> str:
-        if not self.notes:
-            return ""
-        lines = "".join(f"{NOTE_BULLET}{_one_line(note.text)}\n" for note in self.notes)
-        return BLOCK_HEADER + lines + BLOCK_END
+        return memory_block_text([note.text for note in self.notes])
+
+
+def memory_block_text(notes: Sequence[str]) -> str:
+    """The block as the engine puts it before the writer's text (and as the memory adapter was trained on)."""
+    if not notes:
+        return ""
+    return BLOCK_HEADER + "".join(f"{NOTE_BULLET}{_one_line(note)}\n" for note in notes) + BLOCK_END
 
 
 def _one_line(text: str) -> str:

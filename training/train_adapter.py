@@ -1,0 +1,289 @@
+"""Train the memory adapter: a LoRA on Gemma 3 270M that reads its notes.
+
+    python -m training.train_adapter --examples DIR --gguf gemma-3-270m-q4_k_m.gguf --out DIR \
+        [--lr 1e-4] [--epochs 3] [--device auto]
+
+The base weights are the GGUF the client ships, dequantized by transformers
+(``gguf_file=``; transformers >= 5.24 reads Gemma 3 GGUF correctly, older releases do
+not). Sequences are laid out exactly as the engine lays its prompt out, ``[BOS][memory
+block][text]``, block and text tokenized apart, and the loss is on the continuation
+only. Embeddings and ``lm_head`` (tied in Gemma) stay frozen: llama.cpp's converter
+refuses adapters on them.
+
+Validation runs before training and after each epoch, per condition (no notes, real
+notes with the document or only its chunks held out, oracle): the loss, and greedy
+32-token continuations scored by ROUGE-L. The epoch with the best mean ROUGE-L over the
+conditions the product meets (none, document, chunk) is kept. Needs torch, peft,
+transformers and gguf; runs on CUDA, or slowly on a CPU. Imports nothing of the project
+but the example file format, so it runs on a bare GPU machine.
+"""
+
+import argparse
+import json
+import math
+import random
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+CONDITIONS = ("none", "document", "chunk", "oracle")
+PRODUCT_CONDITIONS = ("none", "document", "chunk")
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+BLOCK_HEADER, NOTE_BULLET, BLOCK_END = "Notes:\n", "- ", "\n"  # client/memory/memory_block.py's layout
+GENERATED_TOKENS = 32
+_ROUGE_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def memory_block_text(notes: list[str]) -> str:
+    if not notes:
+        return ""
+    return BLOCK_HEADER + "".join(f"{NOTE_BULLET}{' '.join(note.split())}\n" for note in notes) + BLOCK_END
+
+
+def rouge_l(candidate: str, reference: str) -> float:
+    """ROUGE-L F1 on lower-cased alphanumeric tokens, as rouge-score computes it without stemming."""
+    a, b = _ROUGE_TOKEN.findall(candidate.lower()), _ROUGE_TOKEN.findall(reference.lower())
+    if not a or not b:
+        return 0.0
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        row = [0]
+        for j, y in enumerate(b):
+            row.append(previous[j] + 1 if x == y else max(previous[j + 1], row[j]))
+        previous = row
+    lcs = previous[-1]
+    if not lcs:
+        return 0.0
+    precision, recall = lcs / len(a), lcs / len(b)
+    return 2 * precision * recall / (precision + recall)
+
+
+@dataclass
+class Encoded:
+    context: list[int]  # [BOS][block][text], cut at the text's start to fit
+    target: list[int]
+    condition: str
+    continuation: str
+
+
+def encode(tokenizer, example: dict, max_tokens: int, max_target: int) -> Encoded | None:  # noqa: ANN001
+    block = tokenizer(memory_block_text(example["notes"]), add_special_tokens=False)["input_ids"]
+    text = tokenizer(example["prefix"], add_special_tokens=False)["input_ids"]
+    full = tokenizer(example["prefix"] + " " + example["continuation"], add_special_tokens=False)["input_ids"]
+    start = 0
+    while start < min(len(text), len(full)) and text[start] == full[start]:
+        start += 1
+    target = full[start:][:max_target]
+    room = max_tokens - 1 - len(block) - len(target)
+    if not target or room < 32:
+        return None
+    context = [tokenizer.bos_token_id] + block + full[:start][-room:]
+    return Encoded(context, target, example["condition"], example["continuation"])
+
+
+def batches(items: list[Encoded], size: int, rng: random.Random) -> list[list[Encoded]]:
+    """Batches of similar length (less padding), in random order."""
+    order = sorted(items, key=lambda item: len(item.context) + len(item.target) + rng.random())
+    grouped = [order[i : i + size] for i in range(0, len(order), size)]
+    rng.shuffle(grouped)
+    return grouped
+
+
+def left_padded(rows: list[list[int]], pad: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    width = max(map(len, rows))
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row):] = torch.tensor(row)
+        mask[i, width - len(row):] = 1
+    positions = (mask.cumsum(1) - 1).clamp(min=0)
+    return ids.to(device), mask.to(device), positions.to(device)
+
+
+def batch_loss(model, batch: list[Encoded], pad: int, device: torch.device) -> tuple[torch.Tensor, int]:  # noqa: ANN001
+    """Mean cross-entropy over the batch's continuation tokens (left padding puts them all at the end)."""
+    rows = [item.context + item.target for item in batch]
+    ids, mask, positions = left_padded(rows, pad, device)
+    keep = max(len(item.target) for item in batch) + 1
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
+    labels = torch.full((len(batch), keep), -100, dtype=torch.long)
+    for i, item in enumerate(batch):
+        labels[i, keep - len(item.target):] = torch.tensor(item.target)
+    labels = labels.to(device)
+    # logits at position t predict token t+1
+    flat_logits = logits[:, :-1].reshape(-1, logits.size(-1)).float()
+    flat_labels = labels[:, 1:].reshape(-1)
+    loss = torch.nn.functional.cross_entropy(flat_logits, flat_labels, ignore_index=-100)
+    return loss, int((flat_labels != -100).sum())
+
+
+_SPACE_STARTS: dict[int, torch.Tensor] = {}
+
+
+def space_start_mask(tokenizer, device: torch.device) -> torch.Tensor:  # noqa: ANN001
+    """Tokens that begin with a space: the engine's token healing makes the first one such (the text ends in ' ')."""
+    key = id(tokenizer)
+    if key not in _SPACE_STARTS:
+        pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+        _SPACE_STARTS[key] = torch.tensor([str(p).startswith("\u2581") for p in pieces], device=device)
+    return _SPACE_STARTS[key]
+
+
+@torch.no_grad()
+def greedy(model, tokenizer, contexts: list[list[int]], device: torch.device) -> list[str]:  # noqa: ANN001
+    """Greedy continuations of 32 tokens after a space, cut at a newline, as the evaluation's engine decodes."""
+    pad = tokenizer.pad_token_id or 0
+    ids, mask, positions = left_padded(contexts, pad, device)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    cache, made = out.cache, []
+    first = out.logits[:, -1].float()
+    allowed = space_start_mask(tokenizer, device)[: first.size(-1)]
+    token = first.masked_fill(~allowed, float("-inf")).argmax(-1)
+    for _ in range(GENERATED_TOKENS):
+        made.append(token)
+        mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+        positions = positions[:, -1:] + 1
+        out = model(input_ids=token[:, None], attention_mask=mask, position_ids=positions, cache=cache, use_cache=True)
+        cache, token = out.cache, out.logits[:, -1].argmax(-1)
+    generated = torch.stack(made, 1).tolist()
+    texts = []
+    for row in generated:
+        text = tokenizer.decode(row, skip_special_tokens=True)
+        texts.append(text.split("\n", 1)[0].strip())
+    return texts
+
+
+def validate(model, tokenizer, items: list[Encoded], per_condition: int, device: torch.device) -> dict:  # noqa: ANN001
+    model.eval()
+    pad = tokenizer.pad_token_id or 0
+    report: dict[str, dict[str, float]] = {}
+    for condition in CONDITIONS:
+        chosen = [item for item in items if item.condition == condition]
+        if not chosen:
+            continue
+        total, count = 0.0, 0
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            for start in range(0, len(chosen), 16):
+                loss, n = batch_loss(model, chosen[start : start + 16], pad, device)
+                total, count = total + loss.item() * n, count + n
+            scored = chosen[:per_condition]
+            texts = [text for start in range(0, len(scored), 32)
+                     for text in greedy(model, tokenizer, [item.context for item in scored[start : start + 32]], device)]
+        report[condition] = {"loss": total / count, "rouge_l": sum(map(rouge_l, texts, (i.continuation for i in scored)))
+                             / len(scored), "examples": len(chosen), "scored": len(scored)}
+    report["product_rouge_l"] = sum(report[c]["rouge_l"] for c in PRODUCT_CONDITIONS if c in report) / len(
+        [c for c in PRODUCT_CONDITIONS if c in report])
+    model.train()
+    return report
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--examples", type=Path, required=True, help="folder with train.jsonl and validation.jsonl")
+    parser.add_argument("--gguf", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rank", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--max-tokens", type=int, default=512)
+    parser.add_argument("--max-target", type=int, default=64)
+    parser.add_argument("--limit", type=int, default=0, help="use only this many training examples (a smoke run)")
+    parser.add_argument("--validation-per-condition", type=int, default=64)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    began = time.perf_counter()
+    folder, name = str(args.gguf.parent), args.gguf.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype, attn_implementation="eager")
+    model.to(device)
+    loaded_s = time.perf_counter() - began
+    train_rows = read_jsonl(args.examples / "train.jsonl")
+    if args.limit:
+        train_rows = train_rows[: args.limit]
+    train = [e for e in (encode(tokenizer, r, args.max_tokens, args.max_target) for r in train_rows) if e]
+    validation = [e for e in (encode(tokenizer, r, args.max_tokens, args.max_target)
+                              for r in read_jsonl(args.examples / "validation.jsonl")) if e]
+    rng.shuffle(validation)
+    log: dict = {"args": {k: str(v) for k, v in vars(args).items()}, "device": str(device),
+                 "torch": torch.__version__, "load_s": round(loaded_s, 1), "train_examples": len(train),
+                 "validation_examples": len(validation), "steps": []}
+    print(f"loaded in {loaded_s:.0f} s; {len(train)} training, {len(validation)} validation examples", flush=True)
+    log["base"] = validate(model, tokenizer, validation, args.validation_per_condition, device)
+    print("base", json.dumps(log["base"]), flush=True)
+
+    model = get_peft_model(model, LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.05,
+                                             target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            parameter.data = parameter.data.float()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.0)
+    steps_per_epoch = math.ceil(len(train) / args.batch)
+    total_steps, warmup = steps_per_epoch * args.epochs, max(10, steps_per_epoch // 20)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (
+        1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
+    pad = tokenizer.pad_token_id or 0
+    best = (log["base"]["product_rouge_l"], 0)
+    model.train()
+    step = 0
+    for epoch in range(1, args.epochs + 1):
+        epoch_began, running = time.perf_counter(), []
+        for batch in batches(train, args.batch, rng):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                loss, _ = batch_loss(model, batch, pad, device)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            running.append(float(loss))
+            step += 1
+            if step % 50 == 0:
+                print(f"epoch {epoch} step {step}/{total_steps} loss {sum(running[-50:]) / len(running[-50:]):.3f}",
+                      flush=True)
+        report = validate(model, tokenizer, validation, args.validation_per_condition, device)
+        report.update(epoch=epoch, train_loss=sum(running) / len(running),
+                      epoch_s=round(time.perf_counter() - epoch_began, 1))
+        log["steps"].append(report)
+        print(f"epoch {epoch}", json.dumps(report), flush=True)
+        if report["product_rouge_l"] > best[0] or best[1] == 0:
+            best = (report["product_rouge_l"], epoch)
+            save(model, args.out / "adapter")
+    log["chosen_epoch"] = best[1]
+    log["seconds"] = round(time.perf_counter() - began, 1)
+    config = model.base_model.model.config.to_dict()
+    config.pop("quantization_config", None)
+    config["architectures"] = ["Gemma3ForCausalLM"]
+    (args.out / "adapter" / "config.json").write_text(json.dumps(config, indent=1))
+    (args.out / "train_log.json").write_text(json.dumps(log, indent=1))
+    print("chosen epoch", best[1], file=sys.stderr)
+
+
+def save(model, folder: Path) -> None:  # noqa: ANN001
+    """The adapter in half precision (what llama.cpp's converter writes anyway): small enough to carry back."""
+    model.save_pretrained(folder)
+    from safetensors.torch import load_file, save_file
+
+    weights = folder / "adapter_model.safetensors"
+    save_file({k: v.half().contiguous() for k, v in load_file(weights).items()}, weights)
+
+
+if __name__ == "__main__":
+    main()
