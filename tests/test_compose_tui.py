@@ -5,6 +5,7 @@ Every test waits for what the writer would see; none times anything.
 
 import asyncio
 import shutil
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -82,10 +83,28 @@ def app(assistant: CompositionAssistant, compose_settings: Settings) -> ComposeA
 
 
 @pytest.fixture
-def long_suggestions(engine: SuggestionEngine, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Suggestions that stream for a second or more, so a keystroke can land in the middle of one."""
+def held_stream(engine: SuggestionEngine, monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Suggestions that, after their first visible piece, wait until the test releases them.
+
+    So a keystroke lands while a suggestion streams however fast the machine is, and
+    however soon the model would have ended it (a newline, a loop): no race.
+    """
+    release = threading.Event()
     monkeypatch.setattr(engine, "settings", engine.settings.model_copy(
-        update={"max_suggestion_tokens": 64, "stop_at_sentence_end": False}))
+        update={"max_suggestion_tokens": 64, "stop_at_sentence_end": False, "stop_at_newline": False}))
+    real_suggest = engine.suggest
+
+    def suggest(text: str, *, on_text: Callable[[str], None] | None = None, **options: object) -> object:
+        def held(piece: str) -> None:
+            if on_text is not None:
+                on_text(piece)
+            release.wait(WAIT_S)
+
+        return real_suggest(text, on_text=held, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "suggest", suggest)
+    yield release
+    release.set()
 
 
 def test_typing_shows_a_suggestion_and_tab_inserts_it(app: ComposeApp) -> None:
@@ -157,14 +176,14 @@ def test_backspace_and_retype_are_served_from_the_cache(app: ComposeApp) -> None
     run_app(app, scenario)
 
 
-@pytest.mark.usefixtures("long_suggestions")
-def test_a_keystroke_while_a_suggestion_streams_cancels_it(app: ComposeApp) -> None:
+def test_a_keystroke_while_a_suggestion_streams_cancels_it(app: ComposeApp, held_stream: threading.Event) -> None:
 
     async def scenario(app: ComposeApp, pilot: Pilot) -> None:
         await type_text(pilot, OPENING)
         await wait_until(pilot, lambda: app.editor.streaming and app.editor.suggestion, "a suggestion streaming")
         first = app.editor.suggestion
         await type_text(pilot, "Q")  # not what the model suggested
+        held_stream.set()  # the held stream goes on, sees the newer keystroke, and stops
         await wait_until(pilot, lambda: app.suggestions_cancelled >= 1, "the streaming suggestion to stop")
         await pilot.pause(0.2)
         assert app.editor.completion is None or app.editor.completion.anchor.endswith("Q")

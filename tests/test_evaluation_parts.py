@@ -31,8 +31,9 @@ from tests.test_cli import hybridrag
 
 def test_cases_are_deterministic_and_cut_after_a_sentence(tmp_path: Path) -> None:
     corpus = PYTHON_DOCS_DIR / "tutorial"
-    cases = make_cases(corpus, 12, seed=3)
-    assert cases == make_cases(corpus, 12, seed=3) and cases != make_cases(corpus, 12, seed=4)
+    cases = make_cases(corpus, 12, seed=3, eval_split_only=False)
+    assert cases == make_cases(corpus, 12, seed=3, eval_split_only=False)
+    assert cases != make_cases(corpus, 12, seed=4, eval_split_only=False)
     assert len(cases) == 12 and len({case.doc_id for case in cases}) == 12  # one per document while they last
     for case in cases:
         assert (corpus / case.doc_id).is_file()
@@ -46,11 +47,11 @@ def test_cases_are_deterministic_and_cut_after_a_sentence(tmp_path: Path) -> Non
 def test_cases_come_from_any_folder_of_text(tmp_path: Path) -> None:
     sentence = "The river rose slowly through the night, and by morning the lower fields were under water. "
     (tmp_path / "story.md").write_text("# A flood\n\n" + sentence * 12 + "\n\n" + sentence * 3)
-    cases = make_cases(tmp_path, 2)
+    cases = make_cases(tmp_path, 2, eval_split_only=False)
     assert {case.doc_id for case in cases} == {"story.md"} and len(cases) == 2
     with pytest.raises(InputError, match="longer text files"):
         (tmp_path / "story.md").write_text("Too short.")
-        make_cases(tmp_path, 1)
+        make_cases(tmp_path, 1, eval_split_only=False)
 
 
 def test_a_bad_cases_file_names_its_line(tmp_path: Path) -> None:
@@ -102,7 +103,8 @@ def test_stale_memory_is_asked_for_an_earlier_sentence_end() -> None:
 def test_code_listings_are_not_part_of_a_cases_prose() -> None:
     prose = document_prose(PYTHON_DOCS_DIR / "tutorial" / "controlflow.rst.txt")
     assert prose and ">>>" not in prose and "for Statements\n\nThe for statement" in prose  # headings stay paragraphs
-    assert all(len(case.prefix) <= MAX_PREFIX_CHARS + 1 for case in make_cases(PYTHON_DOCS_DIR / "tutorial", 10))
+    assert all(len(case.prefix) <= MAX_PREFIX_CHARS + 1 for case in make_cases(PYTHON_DOCS_DIR / "tutorial", 10,
+                                                                                 eval_split_only=False))
 
 
 def test_a_replayed_suggestion_stops_once_it_leaves_the_reference() -> None:
@@ -116,8 +118,8 @@ def test_eval_refuses_bad_arguments_before_loading_anything(tmp_path: Path) -> N
     corpus = PYTHON_DOCS_DIR / "tutorial"
     neither = hybridrag("eval", "--corpus", str(corpus), cache=tmp_path)
     assert neither.returncode != 0 and "exactly one of --cases FILE or --make-cases N" in neither.stderr
-    unknown = hybridrag("eval", "--corpus", str(corpus), "--make-cases", "2", "--systems", "client,oracle", cache=tmp_path)
-    assert unknown.returncode != 0 and "Unknown system(s) oracle" in unknown.stderr
+    unknown = hybridrag("eval", "--corpus", str(corpus), "--make-cases", "2", "--systems", "client,psychic", cache=tmp_path)
+    assert unknown.returncode != 0 and "Unknown system(s) psychic" in unknown.stderr
     (tmp_path / "cases.jsonl").write_text('{"doc_id": "nowhere.rst.txt", "prefix": "x", "reference": "y"}\n')
     elsewhere = hybridrag("eval", "--corpus", str(corpus), "--cases", str(tmp_path / "cases.jsonl"), cache=tmp_path)
     assert elsewhere.returncode != 0 and "name documents not in" in elsewhere.stderr

