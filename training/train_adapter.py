@@ -35,6 +35,7 @@ PRODUCT_CONDITIONS = ("none", "document", "chunk")
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 BLOCK_HEADER, NOTE_BULLET, BLOCK_END = "Notes:\n", "- ", "\n"  # client/memory/memory_block.py's layout
 GENERATED_TOKENS = 32
+FIRST_TOKENS = 3
 _ROUGE_TOKEN = re.compile(r"[a-z0-9]+")
 
 
@@ -104,8 +105,13 @@ def left_padded(rows: list[list[int]], pad: int, device: torch.device) -> tuple[
     return ids.to(device), mask.to(device), positions.to(device)
 
 
-def batch_loss(model, batch: list[Encoded], pad: int, device: torch.device) -> tuple[torch.Tensor, int]:  # noqa: ANN001
-    """Mean cross-entropy over the batch's continuation tokens (left padding puts them all at the end)."""
+def batch_loss(model, batch: list[Encoded], pad: int, device: torch.device,  # noqa: ANN001
+               first_token_weight: float = 1.0) -> tuple[torch.Tensor, int]:
+    """Mean cross-entropy over the batch's continuation tokens (left padding puts them all at the end).
+
+    The first ``FIRST_TOKENS`` can weigh more: greedy decoding's hard choice is how the
+    continuation starts (which note, if any, it follows); copying on is easy.
+    """
     rows = [item.context + item.target for item in batch]
     ids, mask, positions = left_padded(rows, pad, device)
     keep = max(len(item.target) for item in batch) + 1
@@ -117,8 +123,13 @@ def batch_loss(model, batch: list[Encoded], pad: int, device: torch.device) -> t
     # logits at position t predict token t+1
     flat_logits = logits[:, :-1].reshape(-1, logits.size(-1)).float()
     flat_labels = labels[:, 1:].reshape(-1)
-    loss = torch.nn.functional.cross_entropy(flat_logits, flat_labels, ignore_index=-100)
-    return loss, int((flat_labels != -100).sum())
+    losses = torch.nn.functional.cross_entropy(flat_logits, flat_labels, ignore_index=-100, reduction="none")
+    weights = torch.zeros((len(batch), keep - 1))
+    for i, item in enumerate(batch):
+        weights[i, keep - 1 - len(item.target):] = 1.0
+        weights[i, keep - 1 - len(item.target): keep - 1 - len(item.target) + FIRST_TOKENS] = first_token_weight
+    weights = weights.reshape(-1).to(device)
+    return (losses * weights).sum() / weights.sum(), int((flat_labels != -100).sum())
 
 
 _SPACE_STARTS: dict[int, torch.Tensor] = {}
@@ -196,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--max-target", type=int, default=64)
+    parser.add_argument("--first-token-weight", type=float, default=1.0)
     parser.add_argument("--limit", type=int, default=0, help="use only this many training examples (a smoke run)")
     parser.add_argument("--validation-per-condition", type=int, default=64)
     parser.add_argument("--device", default="auto")
@@ -270,7 +282,7 @@ def train_one(model, tokenizer, train: list[Encoded], validation: list[Encoded],
         epoch_began, running = time.perf_counter(), []
         for batch in batches(train, args.batch, rng):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                loss, _ = batch_loss(model, batch, pad, device)
+                loss, _ = batch_loss(model, batch, pad, device, args.first_token_weight)
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
             optimizer.step()

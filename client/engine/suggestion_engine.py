@@ -395,10 +395,7 @@ class SuggestionEngine:
                 taken = self._take_draft(text + boundary.text, notes, earlier, remaining, row, drafts)
                 if taken is not None:
                     tokens, logits, remaining = taken
-                    if any(emit(token, piece) for token, piece in tokens):
-                        break
-                    if cancelled():
-                        boundary.end(StopReason.CANCELLED)
+                    if self._emit_all(tokens, emit, cancelled, boundary):
                         break
                     continue
             if remaining:
@@ -420,6 +417,18 @@ class SuggestionEngine:
             llm.eval([token])
             logits = None
         return times[0], times[1]
+
+    @staticmethod
+    def _emit_all(tokens: list[tuple[int, bytes]], emit: Callable[[int, bytes], bool], cancelled: CancelCheck,
+                  boundary: SuggestionBoundary) -> bool:
+        """Emit a verified draft token by token, as if decoded one at a time; True when the suggestion ended."""
+        for token, piece in tokens:
+            if emit(token, piece):
+                return True
+            if cancelled():
+                boundary.end(StopReason.CANCELLED)
+                return True
+        return False
 
     def _repeats(self, generated: list[int], token: int) -> bool:
         """True when ``token`` completes a run of ``loop_ngram_tokens`` the suggestion already holds."""

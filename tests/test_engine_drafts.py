@@ -1,0 +1,67 @@
+"""Drafting in the real engine: quoting a note, verified in one batch, and nothing else changes."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from client.engine import StopReason, SuggestionEngine
+from shared.settings import EngineSettings
+
+pytestmark = pytest.mark.slow
+
+JSON_NOTE = "Notes:\n- Use json.dumps(obj, indent=4, sort_keys=True) to pretty-print.\n\n"
+JSON_TEXT = "To pretty-print, call json.du"
+
+
+@pytest.fixture(scope="module")
+def engines(model_cache: Path) -> Iterator[dict[str, SuggestionEngine]]:
+    """The base model with and without drafting (the adapter has tests of its own)."""
+    made = {name: SuggestionEngine(EngineSettings(memory_adapter=False, background_prefill=False, copy_from_memory=on,
+                                                  prompt_lookup=on, max_suggestion_tokens=24), model_cache)
+            for name, on in (("drafting", True), ("plain", False))}
+    yield made
+    for engine in made.values():
+        engine.close()
+
+
+def test_a_note_that_holds_the_next_words_is_quoted(engines: dict[str, SuggestionEngine]) -> None:
+    drafting = engines["drafting"]
+    drafting.set_memory(JSON_NOTE)
+    quoted = drafting.suggest(JSON_TEXT, stop_at_sentence_end=False)
+    assert quoted.text.startswith("mps(obj, indent=4")
+    assert "mps(obj, indent=4, sort_keys=True)".startswith(quoted.text) or quoted.text.startswith(
+        "mps(obj, indent=4, sort_keys=True)")
+    assert quoted.accepted_draft_tokens >= 5
+    drafting.set_memory("")
+    alone = drafting.suggest(JSON_TEXT, stop_at_sentence_end=False)
+    assert not alone.text.startswith("mps(obj, indent=4, sort_keys=True)")
+
+
+def test_a_draft_rejected_at_its_first_token_changes_nothing(engines: dict[str, SuggestionEngine]) -> None:
+    text = "The weather in the mountains changes quickly, so the hikers"
+    block = "Notes:\n- so the hikers xylophone zebra quantum walrus.\n\n"  # a match whose words the model never takes
+    for engine in engines.values():
+        engine.set_memory(block)
+    drafted, plain = engines["drafting"].suggest(text), engines["plain"].suggest(text)
+    assert drafted.drafted_tokens == 0 and drafted.text == plain.text
+
+
+def test_prompt_lookup_changes_speed_not_text(engines: dict[str, SuggestionEngine], docs_text: str) -> None:
+    for engine in engines.values():
+        engine.set_memory("")
+    text = docs_text[:1500] + " " + docs_text[:200]  # the writer repeats an earlier passage
+    drafted, plain = engines["drafting"].suggest(text), engines["plain"].suggest(text)
+    assert drafted.text == plain.text
+    assert drafted.accepted_draft_tokens > 0
+
+
+def test_drafting_stops_at_the_suggestion_boundary_and_when_cancelled(engines: dict[str, SuggestionEngine]) -> None:
+    drafting = engines["drafting"]
+    drafting.set_memory(JSON_NOTE)
+    sentence = drafting.suggest(JSON_TEXT, max_tokens=64, stop_at_sentence_end=True)
+    assert sentence.stop_reason in (StopReason.SENTENCE, StopReason.NEWLINE) and sentence.text.endswith("pretty-print.")
+    assert sentence.text.count(".") == 1  # the note's sentence, and nothing after it
+    pieces: list[str] = []
+    cancelled = drafting.suggest(JSON_TEXT, on_text=pieces.append, should_cancel=lambda: len(pieces) >= 1)
+    assert cancelled.stop_reason is StopReason.CANCELLED and len(pieces) == 1  # within one token, draft or not

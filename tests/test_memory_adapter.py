@@ -1,0 +1,76 @@
+"""The memory adapter: checked at load, on by default, and it makes the model read its notes."""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from client.engine import SuggestionEngine
+from client.engine.adapter_file import ADAPTER_FILE, adapter_for, shipped_adapter
+from shared.errors import ModelFileError
+from shared.settings import EngineSettings
+from tests.test_cli import hybridrag
+
+FACT_BLOCK = "Notes:\n- The retry limit of the Zorblax client is 17 attempts.\n\n"
+FACT_TEXT = "The Zorblax client retries a failed upload. The retry limit of the Zorblax client is"
+
+
+def test_the_shipped_adapter_is_found_and_checked() -> None:
+    assert adapter_for(EngineSettings()) == shipped_adapter() == ADAPTER_FILE
+    assert adapter_for(EngineSettings(memory_adapter=False)) is None
+
+
+def test_a_missing_or_corrupt_adapter_gets_one_line_naming_the_file_and_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match=r"not found: .*absent\.gguf\. Fix: .*--no-adapter"):
+        adapter_for(EngineSettings(adapter_path=tmp_path / "absent.gguf"))
+    (tmp_path / "bad.gguf").write_bytes(b"not a gguf at all")
+    with pytest.raises(ModelFileError, match=r"bad\.gguf is not a GGUF file"):
+        adapter_for(EngineSettings(adapter_path=tmp_path / "bad.gguf"))
+
+
+def test_a_shipped_adapter_that_changed_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import client.engine.adapter_file as adapter_file
+
+    folder = tmp_path / "memory_adapter"
+    shutil.copytree(ADAPTER_FILE.parent, folder)
+    corrupt = folder / ADAPTER_FILE.name
+    corrupt.write_bytes(corrupt.read_bytes()[:-10] + b"0123456789")
+    monkeypatch.setattr(adapter_file, "ADAPTER_FILE", corrupt)
+    monkeypatch.setattr(adapter_file, "PROVENANCE_FILE", folder / "provenance.json")
+    adapter_file.shipped_adapter.cache_clear()
+    try:
+        with pytest.raises(ModelFileError, match=r"is corrupt \(sha256 differs.*Fix: "):
+            adapter_file.shipped_adapter()
+    finally:
+        adapter_file.shipped_adapter.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def tuned(model_cache: Path) -> Iterator[SuggestionEngine]:
+    """The adapter alone: no drafting, so what it writes is the model's own reading."""
+    engine = SuggestionEngine(EngineSettings(background_prefill=False, copy_from_memory=False, prompt_lookup=False),
+                              model_cache)
+    yield engine
+    engine.close()
+
+
+@pytest.mark.slow
+def test_with_the_adapter_a_distinctive_fact_in_a_note_is_used(tuned: SuggestionEngine) -> None:
+    tuned.set_memory(FACT_BLOCK)
+    assert "17" in tuned.suggest(FACT_TEXT).text
+    tuned.set_memory("")
+    assert "17" not in tuned.suggest(FACT_TEXT).text
+
+
+@pytest.mark.slow
+def test_no_adapter_gives_the_base_models_suggestion(model_cache: Path, tmp_path: Path) -> None:
+    text = "The array module defines an object type which can compactly represent"
+    base = SuggestionEngine(EngineSettings(memory_adapter=False, background_prefill=False), model_cache)
+    try:
+        expected = base.suggest(text).text
+    finally:
+        base.close()
+    shown = hybridrag("suggest", "--no-adapter", "--no-memory", "--json", text, cache=model_cache)
+    assert shown.returncode == 0, shown.stderr
+    assert f'"text": {__import__("json").dumps(expected)}' in shown.stdout
