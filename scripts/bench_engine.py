@@ -12,7 +12,6 @@ writes reports/engine.json.
 
 import argparse
 import math
-import platform
 import random
 import statistics
 import sys
@@ -29,7 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from client.engine import KV_CACHE_TYPES, SuggestionEngine  # noqa: E402
 from scripts.bench_support import argument_parser, percentile, write_report  # noqa: E402
+from client.memory.memory_block import memory_block_text  # noqa: E402
 from shared.corpus import read_prose  # noqa: E402
+from shared.machine import cpu_description  # noqa: E402
 from shared.settings import EngineSettings, KVPreset, load_settings  # noqa: E402
 
 DEFAULT_PRESET = KVPreset.Q8Q4
@@ -54,13 +55,14 @@ def text_of(engine: SuggestionEngine, tokens: list[int]) -> str:
     return engine._llm.detokenize(tokens[1:]).decode("utf-8", errors="replace")  # without BOS
 
 
-def perplexity(model_path: Path, preset: KVPreset, docs: list[list[int]], windows_per_doc: int, threads: int) -> float:
+def perplexity(model_path: Path, preset: KVPreset, docs: list[list[int]], windows_per_doc: int, threads: int,
+               adapter: Path | None = None) -> float:
     """exp(mean NLL) over tokens that have at least PPL_MIN_CONTEXT tokens before them in their window."""
     type_k, type_v = KV_CACHE_TYPES[preset]
     llm = llama_cpp.Llama(
         model_path=str(model_path), n_ctx=PPL_WINDOW, n_batch=PPL_WINDOW, n_ubatch=512, n_threads=threads,
         n_threads_batch=threads, flash_attn=True, type_k=type_k, type_v=type_v, swa_full=True,
-        logits_all=True, verbose=False,
+        logits_all=True, verbose=False, **({"lora_path": str(adapter)} if adapter else {}),
     )
     nll, count = 0.0, 0
     try:
@@ -105,7 +107,7 @@ def decode_throughput(engine: SuggestionEngine, tokens: list[int], context: int,
 
 
 def typing_session(
-    engine: SuggestionEngine, tokens: list[int], keystrokes: int, seed: int
+    engine: SuggestionEngine, tokens: list[int], keystrokes: int, seed: int, memory: str = ""
 ) -> tuple[list[float], list[float], list[float]]:
     """Warm a 1,000-token prompt, then type on: 1-3 more tokens of the real text, request, repeat.
 
@@ -115,6 +117,7 @@ def typing_session(
     """
     rng = random.Random(seed)
     typed = TYPING_PROMPT_TOKENS
+    engine.set_memory(memory)
     engine.suggest(text_of(engine, tokens[:typed]), max_tokens=1)  # the cold prefill is not a keystroke
     first, visible, whole = [], [], []
     for _ in range(keystrokes):
@@ -154,9 +157,56 @@ def tokenizer_costs(cache_dir: Path, corpus: Path, keystrokes: int) -> dict:
         engine.close()
 
 
+def upcoming_notes(engine: SuggestionEngine, tokens: list[int], count: int = 12) -> str:
+    """A memory block holding the sentences the typing session is about to type: drafts that get accepted."""
+    ahead = text_of(engine, tokens[:TYPING_PROMPT_TOKENS + 400])[len(text_of(engine, tokens[:TYPING_PROMPT_TOKENS])):]
+    sentences = [s.strip() for s in ahead.replace("\n", " ").split(". ") if len(s.split()) >= 4][:count]
+    return memory_block_text([s if s.endswith(".") else s + "." for s in sentences])
+
+
+def drafting_session(preset: KVPreset, args: argparse.Namespace, cache_dir: Path, tokens: list[int]) -> dict:
+    """Whole 16-token suggestions with drafting: from notes that hold what comes next, and from none."""
+    settings = EngineSettings(kv_preset=preset, stop_at_newline=False, word_completion_tokens=0,
+                              max_suggestion_tokens=SUGGESTION_TOKENS, memory_adapter=False, background_prefill=False)
+    engine = SuggestionEngine(settings, cache_dir)
+    try:
+        notes = upcoming_notes(engine, tokens)
+        first, _, whole = typing_session(engine, tokens, args.keystrokes, seed=7, memory=notes)
+        _, _, no_draft = typing_session(engine, tokens, args.keystrokes, seed=7, memory="")
+        return {"suggestion16_draft_ms_p50": percentile(whole, 50), "suggestion16_draft_ms_p95": percentile(whole, 95),
+                "first_token_draft_ms_p50": percentile(first, 50),
+                "suggestion16_lookup_only_ms_p50": percentile(no_draft, 50),
+                "suggestion16_lookup_only_ms_p95": percentile(no_draft, 95)}
+    finally:
+        engine.close()
+
+
+def adapter_cost(args: argparse.Namespace, corpus: Path, cache_dir: Path) -> dict:
+    """The memory adapter against the base model (default preset, no drafting): speed and plain-text perplexity."""
+    rows = {}
+    for name, on in (("base", False), ("adapter", True)):
+        settings = EngineSettings(stop_at_newline=False, word_completion_tokens=0, max_suggestion_tokens=SUGGESTION_TOKENS,
+                                  memory_adapter=on, copy_from_memory=False, prompt_lookup=False, background_prefill=False)
+        engine = SuggestionEngine(settings, cache_dir)
+        try:
+            docs = document_tokens(engine, corpus, PPL_DOCUMENTS)
+            first, _, whole = typing_session(engine, docs[0], args.keystrokes, seed=7)
+            rows[name] = {
+                "ppl": perplexity(engine.model_path, DEFAULT_PRESET, docs[: args.ppl_docs], args.ppl_windows,
+                                  settings.n_threads, engine.adapter_path),
+                "first_token_ms_p50": percentile(first, 50), "suggestion16_ms_p50": percentile(whole, 50),
+                "decode_tok_s_64": decode_throughput(engine, max(docs, key=len), 64, args.decode_runs)}
+        finally:
+            engine.close()
+    rows["ratios"] = {key: rows["adapter"][key] / rows["base"][key] for key in rows["base"]}
+    return rows
+
+
 def bench_preset(preset: KVPreset, args: argparse.Namespace, corpus: Path, cache_dir: Path) -> dict:
+    """Today's engine path for one preset: the base model, no drafting (the adapter and drafting are measured apart)."""
     settings = EngineSettings(
-        kv_preset=preset, stop_at_newline=False, word_completion_tokens=0, max_suggestion_tokens=SUGGESTION_TOKENS
+        kv_preset=preset, stop_at_newline=False, word_completion_tokens=0, max_suggestion_tokens=SUGGESTION_TOKENS,
+        memory_adapter=False, copy_from_memory=False, prompt_lookup=False,
     )
     engine = SuggestionEngine(settings, cache_dir)
     try:
@@ -169,7 +219,9 @@ def bench_preset(preset: KVPreset, args: argparse.Namespace, corpus: Path, cache
             decode = {ctx: decode_throughput(engine, long_doc, ctx, args.decode_runs) for ctx in DECODE_CONTEXTS}
         with console.status(f"{preset}: {args.keystrokes} keystrokes on a {TYPING_PROMPT_TOKENS}-token prompt"):
             first, visible, whole = typing_session(engine, ppl_docs[0], args.keystrokes, seed=7)
-        return {
+        with console.status(f"{preset}: the same keystrokes with drafting"):
+            drafting = drafting_session(preset, args, cache_dir, ppl_docs[0])
+        return drafting | {
             "kv_bytes_per_token": engine.kv_bytes_per_token,
             "ppl": ppl,
             "prompt_tok_s": prompt_tok_s,
@@ -191,7 +243,8 @@ def print_table(report: dict) -> None:
         ("preset", None), ("KV B/tok", "kv_bytes_per_token"), ("ppl", "ppl"), ("Δppl %", "ppl_delta_pct"),
         ("prompt tok/s", "prompt_tok_s"), ("decode@64", "decode_tok_s_64"), ("decode@1700", "decode_tok_s_1700"),
         ("1st tok p50 ms", "first_token_ms_p50"), ("1st tok p95 ms", "first_token_ms_p95"),
-        ("16-tok p50 ms", "suggestion16_ms_p50"), ("1st text p50 ms", "first_text_ms_p50"),
+        ("16-tok p50 ms", "suggestion16_ms_p50"), ("16-tok drafted p50", "suggestion16_draft_ms_p50"),
+        ("16-tok no-match p95", "suggestion16_lookup_only_ms_p95"), ("1st text p50 ms", "first_text_ms_p50"),
         ("1st text p95 ms", "first_text_ms_p95"),
     ]
     for title, _ in columns:
@@ -206,6 +259,13 @@ def print_table(report: dict) -> None:
     for chars, row in report["tokenizer_per_keystroke"].items():
         tokens.add_row(chars, str(row["tokens"]), f"{row['whole_ms_p50']:.2f}", f"{row['incremental_ms_p50']:.2f}")
     Console(width=160).print(tokens)
+    adapter = Table(title="memory adapter vs base model (default preset)")
+    for title in ("", "ppl", "1st tok p50 ms", "16-tok p50 ms", "decode@64 tok/s"):
+        adapter.add_column(title, justify="right")
+    for name, row in report["memory_adapter"].items():
+        adapter.add_row(name, *(f"{row[key]:.3f}" for key in ("ppl", "first_token_ms_p50", "suggestion16_ms_p50",
+                                                               "decode_tok_s_64")))
+    Console(width=160).print(adapter)
 
 
 def main() -> None:
@@ -228,6 +288,8 @@ def main() -> None:
         console.log(f"{preset} done")
     with console.status("tokenizer: whole text vs incremental"):
         tokenizer = tokenizer_costs(settings.cache_dir, settings.corpus_dir, args.keystrokes)
+    with console.status("the memory adapter against the base model"):
+        adapter = adapter_cost(args, settings.corpus_dir, settings.cache_dir)
     reference = rows.get(str(KVPreset.F16))
     for row in rows.values():
         row["ppl_delta_pct"] = 100 * (row["ppl"] / reference["ppl"] - 1) if reference else float("nan")
@@ -235,10 +297,11 @@ def main() -> None:
         "default": str(DEFAULT_PRESET),
         "presets": rows,
         "tokenizer_per_keystroke": tokenizer,
+        "memory_adapter": adapter,
         "meta": {
             "model": "gemma-3-270m Q4_K_M",
             "threads": EngineSettings().n_threads,
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": cpu_description(),
             "llama_cpp_python": llama_cpp.__version__,
             "keystrokes": args.keystrokes,
             "token_healing": EngineSettings().token_healing,

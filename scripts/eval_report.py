@@ -17,10 +17,14 @@ matplotlib.use("Agg")  # files only: no display on a server or in CI
 import matplotlib.pyplot as plt  # noqa: E402  # after choosing the backend
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from client.evaluation.report import LATENCY, UTILITY, markdown_table, paired_table, targets_table  # noqa: E402
+from client.evaluation.report import LATENCY, UTILITY, markdown_table, memory_table, paired_table, targets_table  # noqa: E402
 
 PLOTTED_UTILITY = ("rouge_l", "gleu", "next_word_exact", "keystroke_savings")
-SYSTEM_COLOURS = {"client": "#8c8c8c", "hybrid": "#1f77b4", "hybrid-stale": "#9ecae1", "rag": "#d62728"}
+SYSTEM_COLOURS = {"client": "#8c8c8c", "client-lookup": "#bdbdbd", "client-tuned": "#636363", "hybrid": "#1f77b4",
+                  "hybrid-copy": "#2ca02c", "hybrid-stale": "#9ecae1", "rag": "#d62728", "oracle": "#ff7f0e"}
+HOLDOUT = {"document": "Each case's own document is held out of retrieval.",
+           "chunk": "Only the chunks that overlap each case's prefix or reference are held out of retrieval "
+                    "(the cloud holds the document's other parts)."}
 
 
 def markdown_report(report: dict) -> str:
@@ -33,7 +37,9 @@ def markdown_report(report: dict) -> str:
         f"Client model `{engine['model']}`, KV cache `{engine['kv_preset']}`, {engine['threads']} threads, greedy "
         f"decoding, up to {engine['max_suggestion_tokens']} tokens; {engine['notes_in_prompt']} notes in the prompt. "
         f"Memory writer: `{memory['writer']}`, top {memory['top_k_chunks']} chunks, {memory['notes_per_request']} "
-        f"notes per request. Each case's own document is held out of retrieval.",
+        f"notes per request. {HOLDOUT[setup.get('holdout', 'document')]} Memory adapter: "
+        f"`{engine.get('memory_adapter', 'none')}` (not for `client` and `client-lookup`). CPU: "
+        f"{setup.get('cpu', {}).get('model', 'not recorded')} ({', '.join(setup.get('cpu', {}).get('flags', []))}).",
         "",
         markdown_table(report),
         "Means with bootstrap 95% intervals; latency p50 (p95) in milliseconds or seconds. GLEU is Google's "
@@ -45,6 +51,13 @@ def markdown_report(report: dict) -> str:
         paired_table(report),
         "Each system's score minus the client's on the same case: mean [95% bootstrap interval] "
         "(cases better / worse). An interval that holds 0 is no measurable difference.",
+        "",
+        "## What the memory could give, and what drafting took",
+        "",
+        memory_table(report),
+        "Copy ceiling: the share of the reference's words a copier could take from the prompt's notes, replaying "
+        "the reference word by word with the engine's own draft finder. Draft acceptance: tokens drafted from the "
+        "notes or the text and verified in one batch, of the first suggestion of each case.",
         "",
         "## Targets (reported, not asserted)",
         "",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from client.evaluation.cloud_side import ExcludingSearch
+from client.evaluation.cloud_side import FilteredSearch, chunk_holdout, document_holdout
 from cloud.datastore import Datastore
 from shared.settings import CloudSettings
 from tests.test_cli import hybridrag
@@ -25,16 +25,20 @@ def test_a_cases_own_document_is_held_out_of_retrieval(ingested_data: Path, clou
     own = cloud_corpus / "classes.rst.txt"
     query = own.read_text()[2000:3000]
     assert store.search_text(query, 4)[0].path == str(own)  # without holding it out, the answer is a lookup
-    held_out = ExcludingSearch(store, str(own)).search_text(query, 4)
+    held_out = FilteredSearch(store, document_holdout(str(own))).search_text(query, 4)
     assert len(held_out) == 4 and all(chunk.path != str(own) for chunk in held_out)
+    overlapping = store.search_text(query, 1)[0]
+    chunk_held = FilteredSearch(store, chunk_holdout(query)).search_text(query, 4)
+    assert len(chunk_held) == 4 and overlapping.chunk_id not in {chunk.chunk_id for chunk in chunk_held}
+    assert any(chunk.path == str(own) for chunk in chunk_held)  # the document's other parts stay
     store.close()
 
 
 @pytest.mark.slow
 def test_eval_scores_four_systems_and_reuses_its_notes(cloud_corpus: Path, client_cache: Path, tmp_path: Path) -> None:
     out = tmp_path / "reports" / "eval.json"
-    first = hybridrag("eval", "--corpus", str(cloud_corpus), "--make-cases", "3", "--writer", "extractive",
-                      "--out", str(out), cache=client_cache)
+    first = hybridrag("eval", "--corpus", str(cloud_corpus), "--make-cases", "3", "--all-documents", "--writer",
+                      "extractive", "--systems", "client,hybrid,hybrid-stale,rag", "--out", str(out), cache=client_cache)
     assert first.returncode == 0, first.stderr
     report = json.loads(out.read_text())
     assert report["cases"] == 3 and list(report["summary"]) == ["client", "hybrid", "hybrid-stale", "rag"]

@@ -27,7 +27,7 @@ from client.engine.adapter_file import ADAPTER_FILE, PROVENANCE_FILE
 REBUILD = [
     "python -m training.make_examples --out EXAMPLES",
     "python -m training.train_adapter --examples EXAMPLES --gguf gemma-3-270m-q4_k_m.gguf --out TRAINED "
-    "--lr {lr} --epochs {epochs} --rank {rank}   # on a GPU (scripts/train_adapter_gpu.md), or slowly on a CPU",
+    "--lr {lr} --epochs {epochs} --rank {rank}   # on a GPU (training/gpu_train.sh), or slowly on a CPU",
     "python -m training.convert_adapter --trained TRAINED --sdist llama_cpp_python-0.3.36.tar.gz --examples EXAMPLES",
 ]
 
@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
         "data": {key: value for key, value in manifest.items() if key != "corpora"} | {
             "corpora": {name: {k: v for k, v in corpus.items() if k != "documents"} | {
                 "documents": len(corpus["documents"])} for name, corpus in manifest["corpora"].items()}},
-        "rebuild": [line.format(**hyper) for line in REBUILD],  # lr: the rates tried; the best one is kept
+        "rebuild": [line.format(**hyper | {"lr": " ".join(str(lr) for lr in json.loads(hyper["lr"]))})
+                    for line in REBUILD],  # --lr: the rates tried; the best (rate, epoch) is kept
     }
     PROVENANCE_FILE.write_text(json.dumps(provenance, indent=1) + "\n", encoding="utf-8")
     (PROVENANCE_FILE.parent / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
