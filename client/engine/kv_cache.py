@@ -67,9 +67,14 @@ def sync_prefix(
     """
     reused = shared_prefix_length(llm.input_ids[: min(llm.n_tokens, len(prompt) - 1)], prompt)
     llm.n_tokens = reused  # eval() drops the cache past this point first
-    for start in range(reused, len(prompt), chunk_tokens):
+    last = len(prompt) - 1
+    # The last token goes alone, after the rest: a reused prompt re-evaluates just that
+    # token, so its logits come from the same computation either way. Within a larger
+    # batch they can differ in the last bits (with a LoRA applied, enough to flip a near
+    # tie), and the same text would get another suggestion.
+    for start in [*range(reused, last, chunk_tokens), last]:
         with each_chunk():
             if cancelled():
                 return None
-            llm.eval(prompt[start : start + chunk_tokens])
+            llm.eval(prompt[start : min(start + chunk_tokens, last) if start < last else None])
     return reused
