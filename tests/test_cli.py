@@ -10,7 +10,8 @@ import pytest
 from tests.processes import hermetic_env
 
 
-def hybridrag(*args: str, cache: Path, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+def hybridrag(*args: str, cache: Path, stdin: str | None = None, timeout_s: float = 300,
+              **env: str) -> subprocess.CompletedProcess[str]:
     environment = hermetic_env(**({"HYBRIDRAG_CACHE_DIR": str(cache), "HYBRIDRAG_CONFIG": str(cache / "absent.toml")} | env))
     return subprocess.run(
         [sys.executable, "-m", "client.cli", *args],
@@ -18,7 +19,7 @@ def hybridrag(*args: str, cache: Path, stdin: str | None = None, **env: str) -> 
         capture_output=True,
         text=True,
         env=environment,
-        timeout=300,
+        timeout=timeout_s,  # a safety net for a hung process, generous for a busy machine
     )
 
 

@@ -35,10 +35,12 @@ def test_a_cases_own_document_is_held_out_of_retrieval(ingested_data: Path, clou
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2700)  # two evaluation runs of a few minutes each; room for a busy machine
 def test_eval_scores_four_systems_and_reuses_its_notes(cloud_corpus: Path, client_cache: Path, tmp_path: Path) -> None:
     out = tmp_path / "reports" / "eval.json"
     first = hybridrag("eval", "--corpus", str(cloud_corpus), "--make-cases", "3", "--all-documents", "--writer",
-                      "extractive", "--systems", "client,hybrid,hybrid-stale,rag", "--out", str(out), cache=client_cache)
+                      "extractive", "--systems", "client,hybrid,hybrid-stale,rag", "--out", str(out), cache=client_cache,
+                      timeout_s=1200)
     assert first.returncode == 0, first.stderr
     report = json.loads(out.read_text())
     assert report["cases"] == 3 and list(report["summary"]) == ["client", "hybrid", "hybrid-stale", "rag"]
@@ -60,7 +62,8 @@ def test_eval_scores_four_systems_and_reuses_its_notes(cloud_corpus: Path, clien
     assert set(report["summary"]["hybrid"]["vs_client"]) == {"rouge_l", "gleu", "keystroke_savings"}
 
     again = hybridrag("eval", "--corpus", str(cloud_corpus), "--cases", str(out.with_suffix(".cases.jsonl")),
-                      "--writer", "extractive", "--systems", "hybrid,hybrid-stale", "--out", str(out), cache=client_cache)
+                      "--writer", "extractive", "--systems", "hybrid,hybrid-stale", "--out", str(out), cache=client_cache,
+                      timeout_s=1200)
     assert again.returncode == 0, again.stderr
     rerun = json.loads(out.read_text())
     assert rerun["setup"]["notes_written"] == {"written": 0, "cached": 6, "seconds": 0.0}
