@@ -72,9 +72,10 @@ def sync_prefix(
     # token, so its logits come from the same computation either way. Within a larger
     # batch they can differ in the last bits (with a LoRA applied, enough to flip a near
     # tie), and the same text would get another suggestion.
-    for start in [*range(reused, last, chunk_tokens), last]:
+    chunks = [prompt[start : min(start + chunk_tokens, last)] for start in range(reused, last, chunk_tokens)]
+    for chunk in [*chunks, prompt[last:]]:
         with each_chunk():
             if cancelled():
                 return None
-            llm.eval(prompt[start : min(start + chunk_tokens, last) if start < last else None])
+            llm.eval(chunk)
     return reused

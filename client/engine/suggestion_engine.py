@@ -95,7 +95,7 @@ class SuggestionEngine:
         self.adapter_path = adapter_for(settings)
         self._llm = self._new_context()
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
-        self._greedy = llama_cpp.llama_sampler_init_greedy()
+        self._closed = False
         # About 0.5 s: better at load than on the writer's first keystroke.
         pieces = self._pieces = _token_pieces(self._vocab, self._llm.n_vocab())
         self._vocabulary = Vocabulary(pieces) if settings.token_healing else None
@@ -263,7 +263,7 @@ class SuggestionEngine:
 
     def _prompt_for(self, text: str, rules: BoundaryRules) -> tuple[list[int], list[int], bytes]:
         """(prompt, its memory tokens, the unfinished word the model re-spells); under the model lock."""
-        if self._greedy is None:
+        if self._closed:
             raise RuntimeError("This suggestion engine was closed; create a new one.")
         tokens, healed = self.tokenize(text), b""
         if self._vocabulary is not None:
@@ -275,9 +275,7 @@ class SuggestionEngine:
     def close(self) -> None:
         self._prefill.close()
         with self._model_lock:
-            if self._greedy is not None:
-                llama_cpp.llama_sampler_free(self._greedy)
-                self._greedy = None
+            self._closed = True
             self._llm.close()
 
     # -- internals --------------------------------------------------------------
