@@ -51,8 +51,14 @@ class CompositionAssistant:
     Without a memory (``memory=None``) it only suggests: the TUI works before any login.
     """
 
-    def __init__(self, settings: Settings, engine: SuggestionEngine, embedder: QueryEmbedder | None,
-                 memory: LocalMemory | None, cloud: CloudClient | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: SuggestionEngine,
+        embedder: QueryEmbedder | None,
+        memory: LocalMemory | None,
+        cloud: CloudClient | None,
+    ) -> None:
         if memory is not None and embedder is None:
             raise ValueError("A local memory needs the query embedder that searches it.")
         self.settings = settings
@@ -64,7 +70,8 @@ class CompositionAssistant:
         self.coordinator = MemoryRequestCoordinator(settings.client)
         self.sync = (
             BackgroundSync(cloud, memory, settings.client, self._memory_synced, self._request_finished)
-            if cloud is not None and memory is not None else None
+            if cloud is not None and memory is not None
+            else None
         )
         self._lock = threading.RLock()
         self._last_text: str | None = None  # as of the last choice of notes
@@ -125,8 +132,10 @@ class CompositionAssistant:
         if self._selector is None or self._embedder is None:
             return MemoryBlock()
         with self._lock:
-            if not force and self._last_text is not None and (
-                changed_chars(self._last_text, text) < self.settings.client.reselect_after_chars
+            if (
+                not force
+                and self._last_text is not None
+                and (changed_chars(self._last_text, text) < self.settings.client.reselect_after_chars)
             ):
                 return self._selector.current
             self._last_text = text
@@ -145,7 +154,9 @@ class CompositionAssistant:
         if not text.strip():
             raise InputError("Nothing to ask about yet: write something first.")
         context = text[-self.settings.client.request_context_chars :]
-        self.coordinator.request_sent_by_writer(context, self._embedder.embed_one(context[-self.settings.client.memory_query_chars :]))
+        self.coordinator.request_sent_by_writer(
+            context, self._embedder.embed_one(context[-self.settings.client.memory_query_chars :])
+        )
         self.sync.send_request(context)
 
     def sync_now(self) -> None:

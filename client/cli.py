@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -63,12 +63,16 @@ def _commands(
 @app.command()
 def suggest(
     text: Annotated[str | None, typer.Argument(help="Text to continue.")] = None,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="Continue the text of this file ('-': standard input).")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Continue the text of this file ('-': standard input).")
+    ] = None,
     sample: Annotated[bool, typer.Option(help="Continue a sample passage from the corpus.")] = False,
     kv: Annotated[KVPreset | None, typer.Option(help="KV-cache precision preset.")] = None,
     adapter: Annotated[bool, typer.Option(help="Apply the memory adapter (--no-adapter: the base model).")] = True,
     max_tokens: Annotated[int | None, typer.Option(min=1, max=256, help="Token limit for the suggestion.")] = None,
-    memory: Annotated[bool, typer.Option(help="Put notes from the local memory in the prompt (after `hybridrag login`).")] = True,
+    memory: Annotated[
+        bool, typer.Option(help="Put notes from the local memory in the prompt (after `hybridrag login`).")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the suggestion and its timings as JSON.")] = False,
 ) -> None:
     """Print the local model's continuation of some text, and what it cost."""
@@ -76,8 +80,11 @@ def suggest(
     from shared.corpus import sample_text
 
     # One suggestion: no point in prefilling a memory block in the background.
-    engine_overrides: dict[str, object] = ({"background_prefill": False} | ({"kv_preset": kv} if kv else {})
-                                           | ({} if adapter else {"memory_adapter": False}))
+    engine_overrides: dict[str, object] = {"background_prefill": False}
+    if kv:
+        engine_overrides["kv_preset"] = kv
+    if not adapter:
+        engine_overrides["memory_adapter"] = False
     settings = load_settings(engine=engine_overrides)
     sources = [text is not None, file is not None, sample]
     if sum(sources) != 1:
@@ -94,7 +101,7 @@ def suggest(
         except InputError as missing:
             err.print(Text(f"note: {missing} Continuing a built-in passage instead.", style="yellow"), soft_wrap=True)
             text = FALLBACK_SAMPLE
-    require_text(text)
+    text = require_text(text)
 
     with err.status(f"Loading the model ({settings.engine.kv_preset} KV cache)…"):
         engine = SuggestionEngine.from_settings(settings)
@@ -149,8 +156,13 @@ def compose(
     finally:
         engine.close()
     if kept:
-        err.print(Text(f"Unsaved text is kept in {kept}; `hybridrag compose {file or ''}` offers to restore it.",
-                       style="yellow"), soft_wrap=True)
+        err.print(
+            Text(
+                f"Unsaved text is kept in {kept}; `hybridrag compose {file or ''}` offers to restore it.",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
 
 
 def _check_editable(file: Path) -> None:
@@ -160,7 +172,9 @@ def _check_editable(file: Path) -> None:
         try:
             file.read_text(encoding="utf-8")
         except UnicodeDecodeError as problem:
-            raise InputError(f"{file} is not UTF-8 text (byte {problem.start}): compose edits text files only.") from None
+            raise InputError(
+                f"{file} is not UTF-8 text (byte {problem.start}): compose edits text files only."
+            ) from None
         except OSError as problem:
             raise InputError(f"Cannot read {file}: {problem.strerror or problem}.") from None
     elif not file.parent.is_dir():
@@ -174,8 +188,14 @@ def _online_assistant(settings: "Settings", engine: "SuggestionEngine") -> "Comp
 
     client = settings.client
     if not client.cloud_url or client.token is None:
-        err.print(Text("note: no cloud memory service is set (`hybridrag login URL TOKEN`): suggestions "
-                       "come from the model alone.", style="yellow"), soft_wrap=True)
+        err.print(
+            Text(
+                "note: no cloud memory service is set (`hybridrag login URL TOKEN`): suggestions "
+                "come from the model alone.",
+                style="yellow",
+            ),
+            soft_wrap=True,
+        )
         return CompositionAssistant(settings, engine, None, None, None)
     embedder = _query_embedder(settings)
     cloud = CloudClient(client.cloud_url, client.token.get_secret_value(), client.timeout_s, client.max_retries)
@@ -186,25 +206,42 @@ def _online_assistant(settings: "Settings", engine: "SuggestionEngine") -> "Comp
 def evaluate(
     corpus: Annotated[Path, typer.Option(help="The corpus folder: cases come from it, and retrieval reads it.")],
     cases: Annotated[Path | None, typer.Option(help="A JSONL file of cases {doc_id, prefix, reference}.")] = None,
-    make_cases: Annotated[int | None, typer.Option(min=1, help="Make this many cases from the corpus (seeded).")] = None,
+    make_cases: Annotated[
+        int | None, typer.Option(min=1, help="Make this many cases from the corpus (seeded).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for --make-cases.")] = 0,
-    systems: Annotated[str, typer.Option(help="Comma-separated, of: client, client-lookup, client-tuned, hybrid, "
-                                         "hybrid-copy, hybrid-stale, rag, oracle.")] = DEFAULT_EVAL_SYSTEMS,
+    systems: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated, of: client, client-lookup, client-tuned, hybrid, "
+            "hybrid-copy, hybrid-stale, rag, oracle."
+        ),
+    ] = DEFAULT_EVAL_SYSTEMS,
     writer: Annotated[WriterKind | None, typer.Option(help="Who writes the memory notes (default: cloud.llm).")] = None,
-    holdout: Annotated[str, typer.Option(help="document: the case's document is out of the datastore; chunk: only "
-                                         "the chunks overlapping its prefix or reference are.")] = "document",
-    all_documents: Annotated[bool, typer.Option(help="Make cases from every document, not only the evaluation "
-                                                "split (for a corpus the adapter was never trained on).")] = False,
+    holdout: Annotated[
+        str,
+        typer.Option(
+            help="document: the case's document is out of the datastore; chunk: only "
+            "the chunks overlapping its prefix or reference are."
+        ),
+    ] = "document",
+    all_documents: Annotated[
+        bool,
+        typer.Option(
+            help="Make cases from every document, not only the evaluation "
+            "split (for a corpus the adapter was never trained on)."
+        ),
+    ] = False,
     report_path: Annotated[Path, typer.Option("--out", help="Where the JSON report goes.")] = Path("reports/eval.json"),
 ) -> None:
     """Score the client alone, hybrid memory and synchronous RAG on the same cases: utility and latency."""
     from rich.markdown import Markdown
     from rich.progress import MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
-    from client.evaluation.cases import make_cases as cases_from_corpus
-    from client.evaluation.cases import read_cases, write_cases
     from client.engine import SuggestionEngine
     from client.engine.adapter_file import adapter_description
+    from client.evaluation.cases import make_cases as cases_from_corpus
+    from client.evaluation.cases import read_cases, write_cases
     from client.evaluation.cloud_side import EvaluationCloud, Holdout
     from client.evaluation.report import build_report, markdown_table, memory_table, paired_table, targets_table
     from client.evaluation.runner import EvaluationRunner, SystemSpec, check_systems, evaluation_engine, timed_run
@@ -219,12 +256,17 @@ def evaluate(
     settings = load_settings()
     if holdout not in {h.value for h in Holdout}:
         raise InputError(f"Unknown --holdout {holdout!r}: choose document or chunk.")
-    chosen = read_cases(cases) if cases is not None else cases_from_corpus(corpus, make_cases or 0, seed,
-                                                                            eval_split_only=not all_documents)
+    chosen = (
+        read_cases(cases)
+        if cases is not None
+        else cases_from_corpus(corpus, make_cases or 0, seed, eval_split_only=not all_documents)
+    )
     missing = [case.doc_id for case in chosen if not (corpus / case.doc_id).is_file()]
     if missing:
-        raise InputError(f"{len(missing)} case(s) name documents not in {corpus} (first: {missing[0]}): "
-                         "give the corpus the cases were made from.")
+        raise InputError(
+            f"{len(missing)} case(s) name documents not in {corpus} (first: {missing[0]}): "
+            "give the corpus the cases were made from."
+        )
     cases_path = report_path.with_suffix(".cases.jsonl")
     if make_cases is not None:
         write_cases(cases_path, chosen)
@@ -242,24 +284,34 @@ def evaluate(
     try:
         ingested = ingest_with_progress(cloud.datastore, cloud.corpus)
         runner = EvaluationRunner(engine_for, cloud, chosen_systems)
-        columns = (*Progress.get_default_columns()[:-1], MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        columns = (
+            *Progress.get_default_columns()[:-1],
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, console=err) as progress:
             task = progress.add_task("cases", total=len(chosen))
             results, seconds = timed_run(runner, chosen, lambda done: progress.update(task, completed=done))
-        setup = {
+        setup: dict[str, Any] = {
             "corpus": str(cloud.corpus),
             "cases_file": str(cases if cases is not None else cases_path),
             "seed": seed if make_cases is not None else None,
             "systems": chosen_systems,
             "holdout": holdout,
             "cpu": cpu_description(),  # speed claims hold for this CPU; compare ratios across machines
-            "engine": {"model": engine.model_path.name, "kv_preset": engine.kv_preset.value,
-                       "memory_adapter": adapter_description(settings.engine),
-                       "loop_ngram_tokens": engine.settings.loop_ngram_tokens,
-                       "copy_min_probability": engine.settings.copy_min_probability,
-                       "draft_max_tokens": engine.settings.draft_max_tokens,
-                       "threads": engine.settings.n_threads, "max_suggestion_tokens": engine.settings.max_suggestion_tokens,
-                       "decoding": "greedy", "notes_in_prompt": settings.client.notes_in_prompt},
+            "engine": {
+                "model": engine.model_path.name,
+                "kv_preset": engine.kv_preset.value,
+                "memory_adapter": adapter_description(settings.engine),
+                "loop_ngram_tokens": engine.settings.loop_ngram_tokens,
+                "copy_min_probability": engine.settings.copy_min_probability,
+                "draft_max_tokens": engine.settings.draft_max_tokens,
+                "threads": engine.settings.n_threads,
+                "max_suggestion_tokens": engine.settings.max_suggestion_tokens,
+                "decoding": "greedy",
+                "notes_in_prompt": settings.client.notes_in_prompt,
+            },
             "memory": cloud.writer_settings,
             "notes_written": dataclasses.asdict(runner.notes_spent),
             "ingest_seconds": ingested.seconds,
@@ -277,8 +329,10 @@ def evaluate(
     out.print(Markdown(paired_table(report)))
     out.print(Markdown(memory_table(report)))
     out.print(Markdown(targets_table(report)))
-    out.print(f"{len(chosen)} cases in {seconds / 60:.1f} min ({setup['notes_written']['written']} note requests written, "
-              f"{setup['notes_written']['cached']} from the cache); wrote {report_path}")
+    out.print(
+        f"{len(chosen)} cases in {seconds / 60:.1f} min ({setup['notes_written']['written']} note requests written, "
+        f"{setup['notes_written']['cached']} from the cache); wrote {report_path}"
+    )
 
 
 def _query_embedder(settings: "Settings") -> "QueryEmbedder":
@@ -357,8 +411,10 @@ def _sync_summary(report: "SyncReport", note_count: int) -> str:
         change = "already up to date"
     else:
         change = f"version {report.from_version} → {report.to_version}"
-    return (f"Memory {change}: {len(report.added)} notes added, {len(report.removed)} removed, "
-            f"{note_count} in all ({report.pages} page{'s' * (report.pages != 1)}, {report.seconds * 1000:.0f} ms).")
+    return (
+        f"Memory {change}: {len(report.added)} notes added, {len(report.removed)} removed, "
+        f"{note_count} in all ({report.pages} page{'s' * (report.pages != 1)}, {report.seconds * 1000:.0f} ms)."
+    )
 
 
 def _notes_table(title: str, notes: "Sequence[LocalNote]") -> Table:
@@ -380,7 +436,10 @@ def _timings_table(result: "Suggestion") -> Table:
 
     for label, value in [
         ("KV cache", str(result.kv_preset)),
-        ("prompt tokens", f"{result.prompt_tokens} ({result.reused_tokens} reused, {result.evaluated_tokens} evaluated)"),
+        (
+            "prompt tokens",
+            f"{result.prompt_tokens} ({result.reused_tokens} reused, {result.evaluated_tokens} evaluated)",
+        ),
         ("re-spelled word", repr(result.healed) if result.healed else "-"),
         ("generated tokens", str(result.generated_tokens)),
         ("first token", ms(result.first_token_ms)),

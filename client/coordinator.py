@@ -70,14 +70,17 @@ class MemoryRequestCoordinator:
             return False
         now = self._clock()
         with self._lock:
-            if self._pending_is_live() and self._is_near(self._pending, vector):
+            pending = self._pending
+            if pending is not None and self._pending_is_live() and self._is_near(pending, vector):
                 return False
             if self._last_attempt_at is not None and now - self._last_attempt_at < settings.min_request_interval_s:
                 return False
             delivered = self._delivered
             if delivered is not None:
-                drifted = (changed_chars(delivered.context, context) >= settings.drift_changed_chars
-                           or embedding_distance(delivered.vector, vector) >= settings.drift_embedding_distance)
+                drifted = (
+                    changed_chars(delivered.context, context) >= settings.drift_changed_chars
+                    or embedding_distance(delivered.vector, vector) >= settings.drift_embedding_distance
+                )
                 if not drifted:
                     return False
             self._record_sent(context, vector, now)

@@ -7,7 +7,7 @@ bearer token, and sees only its tenant's requests and memory.
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -29,7 +29,7 @@ from shared.protocol import (
 )
 
 QUEUE_FULL_RETRY_AFTER_S = 5
-_ERRORS = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 422, 429)}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (401, 403, 404, 409, 413, 422, 429)}
 
 
 class BodySizeLimit:
@@ -73,15 +73,24 @@ def create_app(service: CloudService, run_worker: bool = True) -> FastAPI:
             service.stop()
 
     # The spec is served below behind the token like everything but /healthz; no browsable docs pages.
-    app = FastAPI(title="HybridRAG cloud memory service", version=version("hybridrag"), lifespan=lifespan,
-                  responses=_ERRORS, openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="HybridRAG cloud memory service",
+        version=version("hybridrag"),
+        lifespan=lifespan,
+        responses=_ERRORS,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.add_middleware(BodySizeLimit, max_bytes=service.settings.cloud.max_body_bytes)
     bearer = HTTPBearer(auto_error=False)
 
     def tenant(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
         if credentials is None:
-            raise _unauthorized("Missing bearer token: send 'Authorization: Bearer <token>' "
-                                "(make one with: hybridrag cloud token create TENANT).")
+            raise _unauthorized(
+                "Missing bearer token: send 'Authorization: Bearer <token>' "
+                "(make one with: hybridrag cloud token create TENANT)."
+            )
         found = service.tokens.tenant_for(credentials.credentials)
         if found is None:
             raise _unauthorized("Unknown token: check the token, or make a new one with hybridrag cloud token create.")
@@ -106,18 +115,24 @@ def create_app(service: CloudService, run_worker: bool = True) -> FastAPI:
     def metrics(caller: Tenant) -> Metrics:
         """Counts over every tenant: for operators only (cloud.operator_tenants), so tenants learn nothing of others."""
         if caller not in service.settings.cloud.operator_tenants:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "Metrics are for operators: use a token of a tenant in "
-                                "cloud.operator_tenants (hybridrag cloud token create operator).")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                "Metrics are for operators: use a token of a tenant in "
+                "cloud.operator_tenants (hybridrag cloud token create operator).",
+            )
         return service.metrics()
 
-    @app.post(f"{API_PREFIX}/memory/requests", status_code=status.HTTP_202_ACCEPTED, response_model=MemoryRequestAccepted)
+    @app.post(
+        f"{API_PREFIX}/memory/requests", status_code=status.HTTP_202_ACCEPTED, response_model=MemoryRequestAccepted
+    )
     def request_memory(body: MemoryRequest, caller: Tenant) -> MemoryRequestAccepted:
         """Ask the worker to write notes for this context; poll the request or sync memory for them."""
         try:
             accepted = service.dispatcher.submit(caller, body)
         except QueueFull as full:
-            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(full),
-                                headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)}) from None
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS, str(full), headers={"Retry-After": str(QUEUE_FULL_RETRY_AFTER_S)}
+            ) from None
         return MemoryRequestAccepted(request_id=accepted.request_id, state=accepted.state)
 
     @app.get(f"{API_PREFIX}/requests/{{request_id}}", response_model=RequestStatus)

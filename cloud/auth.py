@@ -5,6 +5,7 @@ import hmac
 import re
 import secrets
 import time
+from typing import Self
 
 from cloud.database import Database, open_database
 from shared.errors import InputError
@@ -39,7 +40,8 @@ class TokenStore:
         """A new token for ``tenant``: shown once, stored only as its hash."""
         if not TENANT_NAME.match(tenant):
             raise InputError(
-                f"Invalid tenant name {tenant!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."
+                f"Invalid tenant name {tenant!r}: use 1-64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit."
             )
         token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
         with self._db.transaction() as db:
@@ -63,7 +65,7 @@ class TokenStore:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "TokenStore":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:

@@ -33,8 +33,13 @@ OpenAIBaseUrl = Annotated[str | None, typer.Option(help="OpenAI-compatible base 
 OpenAIModel = Annotated[str | None, typer.Option(help="Model name at that endpoint.")]
 OpenAIEndpointOption = Annotated[OpenAIEndpoint | None, typer.Option(help="completions (base models) or chat.")]
 Queue = Annotated[str | None, typer.Option(help="memory (in this process) or redis://host:port/db (cloud.queue).")]
-DatabaseUrl = Annotated[str | None, typer.Option(help="postgresql://… for a log shared by many processes "
-                                                      "(cloud.database_url); default: SQLite in the data folder.")]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        help="postgresql://… for a log shared by many processes "
+        "(cloud.database_url); default: SQLite in the data folder."
+    ),
+]
 
 
 def _settings(data_dir: Path | None, **cloud: Any) -> Settings:
@@ -62,8 +67,13 @@ class RichIngestProgress:
 
 def ingest_with_progress(store: "Datastore", folder: Path) -> "IngestReport":
     """Ingest ``folder`` into ``store``, its phases drawn as progress bars on stderr."""
-    columns = (TextColumn("{task.description:>9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description:>9}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=err) as progress:
         return store.ingest(folder, RichIngestProgress(progress))
 
@@ -83,8 +93,13 @@ def ingest(
     store.close()
     table = Table(title=f"ingested {folder}", show_header=False, box=None, title_justify="left")
     for label, value in [
-        ("files", f"{report.files_seen} seen: {report.added} added, {report.updated} changed, "
-                  f"{report.unchanged} unchanged, {report.removed} removed, {len(report.skipped)} skipped"),
+        (
+            "files",
+            (
+                f"{report.files_seen} seen: {report.added} added, {report.updated} changed, "
+                f"{report.unchanged} unchanged, {report.removed} removed, {len(report.skipped)} skipped"
+            ),
+        ),
         ("chunks", f"{report.chunks_added} added, {report.chunks_removed} removed, {report.chunks_total} in all"),
         ("index", f"{report.index_kind} ({settings.cloud.data_dir})"),
         ("time", f"{report.seconds:.1f} s"),
@@ -133,8 +148,13 @@ def _require_free_port(host: str, port: int) -> None:
             ) from None
 
 
-def _service_settings(data_dir: Path | None, openai_base_url: str | None, openai_model: str | None,
-                      openai_endpoint: OpenAIEndpoint | None, **cloud: Any) -> Settings:
+def _service_settings(
+    data_dir: Path | None,
+    openai_base_url: str | None,
+    openai_model: str | None,
+    openai_endpoint: OpenAIEndpoint | None,
+    **cloud: Any,
+) -> Settings:
     chosen = {"base_url": openai_base_url, "model": openai_model, "endpoint": openai_endpoint}
     openai = {key: value for key, value in chosen.items() if value is not None}
     return _settings(data_dir, openai=openai or None, **cloud)
@@ -144,8 +164,13 @@ def _service_settings(data_dir: Path | None, openai_base_url: str | None, openai
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on (cloud.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (cloud.port); 0 picks a free one.")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="API processes (uvicorn workers); > 1 wants "
-                                                     "--database-url, and --queue redis://… to share work.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API processes (uvicorn workers); > 1 wants --database-url, and --queue redis://… to share work.",
+        ),
+    ] = 1,
     llm: Llm = None,
     model: Model = None,
     openai_base_url: OpenAIBaseUrl = None,
@@ -162,8 +187,18 @@ def serve(
     from cloud.api import create_app
     from cloud.service import CloudService
 
-    settings = _service_settings(data_dir, openai_base_url, openai_model, openai_endpoint, host=host, port=port,
-                                 llm=llm, llm_model_path=model, queue=queue, database_url=database_url)
+    settings = _service_settings(
+        data_dir,
+        openai_base_url,
+        openai_model,
+        openai_endpoint,
+        host=host,
+        port=port,
+        llm=llm,
+        llm_model_path=model,
+        queue=queue,
+        database_url=database_url,
+    )
     cloud = settings.cloud
     _require_free_port(cloud.host, cloud.port)  # before seconds of model loading, not after
     worker_log = logging.StreamHandler()
@@ -171,18 +206,29 @@ def serve(
     logging.basicConfig(level=logging.INFO, handlers=[worker_log])  # the worker's lines, looking like uvicorn's
     if workers > 1:
         _export_settings(settings)  # what each worker process's settings are read from
-        err.print(f"{workers} API processes; queue: {redacted_url(cloud.queue)}; log: "
-                  f"{'PostgreSQL' if cloud.database_url else cloud.data_dir}", soft_wrap=True)
-        uvicorn.run("cloud.api:app_from_settings", factory=True, workers=workers, host=cloud.host, port=cloud.port,
-                    log_level="info")
+        err.print(
+            f"{workers} API processes; queue: {redacted_url(cloud.queue)}; log: "
+            f"{'PostgreSQL' if cloud.database_url else cloud.data_dir}",
+            soft_wrap=True,
+        )
+        uvicorn.run(
+            "cloud.api:app_from_settings",
+            factory=True,
+            workers=workers,
+            host=cloud.host,
+            port=cloud.port,
+            log_level="info",
+        )
         return
     with err.status(f"Loading the {cloud.llm} memory writer…" if not cloud.uses_redis_queue else "Starting…"):
         service = CloudService(settings)
         service.warm_up()
     chunks = service.datastore.chunk_count()
     if not chunks and service.writes_notes:
-        err.print(f"[yellow]note: the datastore in {cloud.data_dir} is empty: run hybridrag cloud ingest DIR first.[/]",
-                  soft_wrap=True)
+        err.print(
+            f"[yellow]note: the datastore in {cloud.data_dir} is empty: run hybridrag cloud ingest DIR first.[/]",
+            soft_wrap=True,
+        )
     writer = service.writer.name if service.writer else f"worker processes at {redacted_url(cloud.queue)}"
     err.print(f"writer: {writer}; datastore: {chunks} chunks; data: {cloud.data_dir}", soft_wrap=True)
     config = uvicorn.Config(create_app(service), host=cloud.host, port=cloud.port, log_level="info")
@@ -208,16 +254,27 @@ def worker(
     from cloud.memory.celery_queue import run_worker
     from cloud.service import worker_processor
 
-    settings = _service_settings(data_dir, openai_base_url, openai_model, openai_endpoint, llm=llm,
-                                 llm_model_path=model, queue=queue, database_url=database_url)
+    settings = _service_settings(
+        data_dir,
+        openai_base_url,
+        openai_model,
+        openai_endpoint,
+        llm=llm,
+        llm_model_path=model,
+        queue=queue,
+        database_url=database_url,
+    )
     cloud = settings.cloud
     if not cloud.uses_redis_queue:
         raise InputError(f"--queue must be a Redis URL (redis://host:port/db), not {queue!r}.")
     with err.status(f"Loading the {cloud.llm} memory writer…"):
         processor = worker_processor(settings)
         processor.datastore.search_text("warm up", 1)
-    err.print(f"writer: {processor.writer.name}; datastore: {processor.datastore.chunk_count()} chunks; "
-              f"queue: {redacted_url(cloud.queue)}", soft_wrap=True)
+    err.print(
+        f"writer: {processor.writer.name}; datastore: {processor.datastore.chunk_count()} chunks; "
+        f"queue: {redacted_url(cloud.queue)}",
+        soft_wrap=True,
+    )
     logging.basicConfig(level=logging.INFO)
     run_worker(processor, cloud)
 

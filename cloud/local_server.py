@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 import httpx
 import uvicorn
@@ -38,7 +38,7 @@ class LocalServer:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="local-api", daemon=True)
 
-    def __enter__(self) -> "LocalServer":
+    def __enter__(self) -> Self:
         self._thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not self._server.started:
@@ -47,14 +47,20 @@ class LocalServer:
             time.sleep(_POLL_S)
         return self
 
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._server.should_exit = True
         self._thread.join()
 
 
 @contextmanager
-def server_process(args: list[str], ready_url: str, startup_s: float, headers: dict[str, str] | None = None,
-                   env: dict[str, str] | None = None, log_path: Path | None = None) -> Iterator[subprocess.Popen[str]]:
+def server_process(
+    args: list[str],
+    ready_url: str,
+    startup_s: float,
+    headers: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+) -> Iterator[subprocess.Popen[str]]:
     """A server, ``python ARGS``, ready once ``ready_url`` answers 200 and stopped when the block ends.
 
     Its output goes to ``log_path`` when given (a long session's logs would fill a pipe
@@ -62,8 +68,9 @@ def server_process(args: list[str], ready_url: str, startup_s: float, headers: d
     output if it never got ready.
     """
     log = log_path.open("a", encoding="utf-8") if log_path is not None else None
-    process = subprocess.Popen([sys.executable, *args], env=env, stdout=log or subprocess.DEVNULL,
-                               stderr=log or subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, *args], env=env, stdout=log or subprocess.DEVNULL, stderr=log or subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + startup_s
     try:
         while True:

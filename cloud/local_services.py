@@ -44,16 +44,47 @@ def postgres_server() -> Iterator[str]:
         shutil.chown(folder, "postgres", "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
     data, port = folder / "data", free_loopback_port()
-    subprocess.run([*run_as, str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *run_as,
+            str(binaries / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        ],
+        check=True,
+        capture_output=True,
+    )
     options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={folder} -c fsync=off"
-    subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-t", str(STARTUP_S),
-                    "-l", str(folder / "server.log"), "start"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            *run_as,
+            str(binaries / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            str(STARTUP_S),
+            "-l",
+            str(folder / "server.log"),
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*run_as, str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -74,8 +105,11 @@ def redis_server() -> Iterator[str]:
     if binary is None:
         raise RuntimeError(f"Redis is not installed: {INSTALL_HINT}.")
     port = free_loopback_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"redis://127.0.0.1:{port}/0"
     try:
         import redis
@@ -96,16 +130,33 @@ def redis_server() -> Iterator[str]:
 
 
 @contextmanager
-def worker_process(queue: str, database_url: str, data_dir: Path, env: dict[str, str],
-                   llm: str = "extractive") -> Iterator[subprocess.Popen[str]]:
+def worker_process(
+    queue: str, database_url: str, data_dir: Path, env: dict[str, str], llm: str = "extractive"
+) -> Iterator[subprocess.Popen[str]]:
     """``hybridrag cloud worker`` as a process of its own, as on another machine; stopped when the block ends.
 
     Its stderr (the log of each request) is the caller's to read after the block.
     """
     process = subprocess.Popen(
-        [sys.executable, "-m", "client.cli", "cloud", "worker", "--queue", queue, "--llm", llm,
-         "--database-url", database_url, "--data-dir", str(data_dir)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "client.cli",
+            "cloud",
+            "worker",
+            "--queue",
+            queue,
+            "--llm",
+            llm,
+            "--database-url",
+            database_url,
+            "--data-dir",
+            str(data_dir),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         yield process

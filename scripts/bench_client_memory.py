@@ -26,8 +26,9 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from rich.console import Console
@@ -36,17 +37,17 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from client.engine import SuggestionEngine  # noqa: E402
-from client.memory.local_memory import LocalMemory, LocalNote  # noqa: E402
-from client.memory.memory_block import MemoryBlock  # noqa: E402
-from client.memory.query_embedder import QueryEmbedder  # noqa: E402
-from client.sync.cloud_client import CloudClient  # noqa: E402
-from client.sync.memory_sync import sync_memory  # noqa: E402
-from scripts.bench_support import argument_parser, percentile, serving_files, write_report  # noqa: E402
-from shared.corpus import read_prose  # noqa: E402
-from shared.embeddings import SentenceEmbedder  # noqa: E402
-from shared.protocol import MemoryDelta, MemoryNote, NoteSource  # noqa: E402
-from shared.settings import PYTHON_DOCS_DIR, EmbeddingPrecision, EngineSettings, load_settings  # noqa: E402
+from client.engine import SuggestionEngine
+from client.memory.local_memory import LocalMemory, LocalNote
+from client.memory.memory_block import MemoryBlock
+from client.memory.query_embedder import QueryEmbedder
+from client.sync.cloud_client import CloudClient
+from client.sync.memory_sync import sync_memory
+from scripts.bench_support import argument_parser, percentile, serving_files, write_report
+from shared.corpus import read_prose
+from shared.embeddings import SentenceEmbedder
+from shared.protocol import MemoryDelta, MemoryNote, NoteSource
+from shared.settings import PYTHON_DOCS_DIR, EmbeddingPrecision, EngineSettings, load_settings
 
 console = Console()
 THREADS = 2
@@ -68,7 +69,10 @@ def docs_sentences(corpus: Path, count: int) -> list[str]:
     return sentences[::step][:count]
 
 
-def timed_ms(function, *args) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def timed_ms(function: Callable[..., T], *args: object) -> tuple[float, T]:
     started = time.perf_counter()
     result = function(*args)
     return (time.perf_counter() - started) * 1000, result
@@ -79,10 +83,16 @@ def bench_onnx_embedding(onnx: QueryEmbedder, sentences: list[str], cursor_queri
     onnx.embed_one("warm up")
     sentence_ms = [timed_ms(onnx.embed_one, s)[0] for _ in range(rounds) for s in sentences]
     query_ms = [timed_ms(onnx.embed_one, q)[0] for _ in range(rounds) for q in cursor_queries]
-    return {"sentences": len(sentences), "rounds": rounds, "threads": THREADS,
-            "onnx_ms_p50": percentile(sentence_ms, 50), "onnx_ms_p95": percentile(sentence_ms, 95),
-            "cursor_query_chars": len(cursor_queries[0]),
-            "cursor_query_ms_p50": percentile(query_ms, 50), "cursor_query_ms_p95": percentile(query_ms, 95)}
+    return {
+        "sentences": len(sentences),
+        "rounds": rounds,
+        "threads": THREADS,
+        "onnx_ms_p50": percentile(sentence_ms, 50),
+        "onnx_ms_p95": percentile(sentence_ms, 95),
+        "cursor_query_chars": len(cursor_queries[0]),
+        "cursor_query_ms_p50": percentile(query_ms, 50),
+        "cursor_query_ms_p95": percentile(query_ms, 95),
+    }
 
 
 def bench_torch_embedding(onnx: QueryEmbedder, sentences: list[str], rounds: int) -> dict:
@@ -91,8 +101,11 @@ def bench_torch_embedding(onnx: QueryEmbedder, sentences: list[str], rounds: int
     torch_embedder.embed_one("warm up")
     torch_ms = [timed_ms(torch_embedder.embed_one, s)[0] for _ in range(rounds) for s in sentences]
     cosines = (onnx.embed(sentences) * torch_embedder.embed(sentences)).sum(axis=1)
-    return {"torch_fp32_ms_p50": percentile(torch_ms, 50), "torch_fp32_ms_p95": percentile(torch_ms, 95),
-            "min_cosine": float(cosines.min())}
+    return {
+        "torch_fp32_ms_p50": percentile(torch_ms, 50),
+        "torch_fp32_ms_p95": percentile(torch_ms, 95),
+        "min_cosine": float(cosines.min()),
+    }
 
 
 class NoisyCopies:
@@ -104,22 +117,38 @@ class NoisyCopies:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         rows = np.array([int(text.split()[1]) % len(self._base) for text in texts])
-        noisy = self._base[rows] + self._rng.normal(0, NOISE / np.sqrt(self._base.shape[1]), (len(rows), self._base.shape[1]))
+        noisy = self._base[rows] + self._rng.normal(
+            0, NOISE / np.sqrt(self._base.shape[1]), (len(rows), self._base.shape[1])
+        )
         return (noisy / np.linalg.norm(noisy, axis=1, keepdims=True)).astype(np.float32)
 
 
 def synthetic_notes(start: int, count: int, version: int) -> list[MemoryNote]:
-    return [MemoryNote(note_id=f"{i:032x}", version=version, text=f"note {i}",
-                       sources=[NoteSource(chunk_id=i, path="synthetic", start=0, end=1)])
-            for i in range(start, start + count)]
+    return [
+        MemoryNote(
+            note_id=f"{i:032x}",
+            version=version,
+            text=f"note {i}",
+            sources=[NoteSource(chunk_id=i, path="synthetic", start=0, end=1)],
+        )
+        for i in range(start, start + count)
+    ]
 
 
 def grow_memory(memory: LocalMemory, size: int, page: int = 10_000) -> None:
     while memory.note_count < size:
         start, version = memory.note_count, memory.version
         count = min(page, size - start)
-        memory.apply_delta(MemoryDelta(since=version, version=version + 1, latest_version=version + 1,
-                                       added=synthetic_notes(start, count, version + 1), removed=[], has_more=False))
+        memory.apply_delta(
+            MemoryDelta(
+                since=version,
+                version=version + 1,
+                latest_version=version + 1,
+                added=synthetic_notes(start, count, version + 1),
+                removed=[],
+                has_more=False,
+            )
+        )
 
 
 def bench_retrieval(work: Path, base: np.ndarray, queries: np.ndarray, sizes: list[int], k: int) -> list[dict]:
@@ -129,16 +158,25 @@ def bench_retrieval(work: Path, base: np.ndarray, queries: np.ndarray, sizes: li
         with console.status(f"retrieval: {size:,} notes"):
             grow_memory(exact, size)
         latencies = [timed_ms(exact.search, query, k)[0] for query in queries for _ in range(3)]
-        row = {"notes": size, "index": exact.index_kind, "search_ms_p50": percentile(latencies, 50),
-               "search_ms_p95": percentile(latencies, 95)}
+        row = {
+            "notes": size,
+            "index": exact.index_kind,
+            "search_ms_p50": percentile(latencies, 50),
+            "search_ms_p95": percentile(latencies, 95),
+        }
         if size > 50_000:  # where the client switches to IVF (client.note_ivf_threshold)
             ivf = LocalMemory(work / f"ivf-{size}", NoisyCopies(base), ivf_threshold=50_000)
             grow_memory(ivf, size)
             ivf_ms = [timed_ms(ivf.search, query, k)[0] for query in queries for _ in range(3)]
-            hits = [len({n.note_id for n in ivf.search(q, k)} & {n.note_id for n in exact.search(q, k)}) / k
-                    for q in queries]
-            row |= {"ivf_search_ms_p50": percentile(ivf_ms, 50), "ivf_search_ms_p95": percentile(ivf_ms, 95),
-                    f"ivf_recall_at_{k}": float(np.mean(hits))}
+            hits = [
+                len({n.note_id for n in ivf.search(q, k)} & {n.note_id for n in exact.search(q, k)}) / k
+                for q in queries
+            ]
+            row |= {
+                "ivf_search_ms_p50": percentile(ivf_ms, 50),
+                "ivf_search_ms_p95": percentile(ivf_ms, 95),
+                f"ivf_recall_at_{k}": float(np.mean(hits)),
+            }
             ivf.close()
         exact.close()
         rows.append(row)
@@ -152,22 +190,36 @@ def bench_delta_apply(work: Path, onnx: QueryEmbedder, sentences: list[str], run
     total_ms, embed_ms = [], []
     for run in range(runs):
         texts = [f"{sentences[(run * APPLY_NOTES + i) % len(sentences)]} ({run}.{i})" for i in range(APPLY_NOTES)]
-        notes = [MemoryNote(note_id=f"{run:016x}{i:016x}", version=run + 1, text=text,
-                            sources=[NoteSource(chunk_id=i, path="docs", start=0, end=1)])
-                 for i, text in enumerate(texts)]
+        notes = [
+            MemoryNote(
+                note_id=f"{run:016x}{i:016x}",
+                version=run + 1,
+                text=text,
+                sources=[NoteSource(chunk_id=i, path="docs", start=0, end=1)],
+            )
+            for i, text in enumerate(texts)
+        ]
         delta = MemoryDelta(since=run, version=run + 1, latest_version=run + 1, added=notes, removed=[], has_more=False)
         embed_ms.append(timed_ms(onnx.embed, texts)[0])
         total_ms.append(timed_ms(memory.apply_delta, delta)[0])
     memory.close()
-    return {"notes_per_delta": APPLY_NOTES, "runs": runs, "apply_ms_p50": percentile(total_ms, 50),
-            "apply_ms_p95": percentile(total_ms, 95), "of_which_embedding_ms_p50": percentile(embed_ms, 50)}
+    return {
+        "notes_per_delta": APPLY_NOTES,
+        "runs": runs,
+        "apply_ms_p50": percentile(total_ms, 50),
+        "apply_ms_p95": percentile(total_ms, 95),
+        "of_which_embedding_ms_p50": percentile(embed_ms, 50),
+    }
 
 
 def bench_sync(work: Path, onnx: QueryEmbedder, corpus: Path, contexts: list[str]) -> dict:
     """Against ``hybridrag cloud serve`` as a process of its own (extractive writer), on loopback."""
     memory = LocalMemory(work / "sync-memory", onnx, ivf_threshold=50_000)
     empty_ms, changed_ms, notes = [], [], []
-    with serving_files(work, corpus, SYNC_FILES, console, SERVER_STARTUP_S) as (url, token), console.status("sync round trips"):
+    with (
+        serving_files(work, corpus, SYNC_FILES, console, SERVER_STARTUP_S) as (url, token),
+        console.status("sync round trips"),
+    ):
         client = CloudClient(url, token, timeout_s=30, max_retries=0)
         sync_memory(client, memory)  # the connection stays open from here on, as in the background loop
         for context in contexts:
@@ -180,20 +232,32 @@ def bench_sync(work: Path, onnx: QueryEmbedder, corpus: Path, contexts: list[str
             empty_ms.append(timed_ms(sync_memory, client, memory)[0])
         client.close()
     memory.close()
-    return {"empty_delta_ms_p50": percentile(empty_ms, 50), "empty_delta_ms_p95": percentile(empty_ms, 95),
-            "changed_delta_ms_p50": percentile(changed_ms, 50), "changed_delta_ms_p95": percentile(changed_ms, 95),
-            "notes_per_changed_delta": float(np.mean(notes)), "syncs": len(empty_ms) + len(changed_ms)}
+    return {
+        "empty_delta_ms_p50": percentile(empty_ms, 50),
+        "empty_delta_ms_p95": percentile(empty_ms, 95),
+        "changed_delta_ms_p50": percentile(changed_ms, 50),
+        "changed_delta_ms_p95": percentile(changed_ms, 95),
+        "notes_per_changed_delta": float(np.mean(notes)),
+        "syncs": len(empty_ms) + len(changed_ms),
+    }
 
 
 def bench_memory_switch(cache_dir: Path, corpus: Path, sentences: list[str], window_s: float) -> dict:
     """First-token latency while a writer types, in the window after the memory block changed."""
     prose = read_prose(corpus / SWITCH_DOCUMENT)
     text, words = prose[:SWITCH_TEXT_CHARS], prose[SWITCH_TEXT_CHARS:].split()
-    blocks = [MemoryBlock(tuple(LocalNote(f"{b}{i}", b, sentences[b * NOTES_PER_BLOCK + i], ())
-                                for i in range(NOTES_PER_BLOCK))).text for b in range(2)]
+    blocks = [
+        MemoryBlock(
+            tuple(LocalNote(f"{b}{i}", b, sentences[b * NOTES_PER_BLOCK + i], ()) for i in range(NOTES_PER_BLOCK))
+        ).text
+        for b in range(2)
+    ]
     rows = {}
-    for label, background, switch in [("steady", True, False), ("switch, background prefill", True, True),
-                                      ("switch, no background prefill", False, True)]:
+    for label, background, switch in [
+        ("steady", True, False),
+        ("switch, background prefill", True, True),
+        ("switch, no background prefill", False, True),
+    ]:
         engine = SuggestionEngine(EngineSettings(background_prefill=background, n_threads=THREADS), cache_dir)
         engine.suggest(text)
         engine.set_memory(blocks[0])
@@ -211,10 +275,15 @@ def bench_memory_switch(cache_dir: Path, corpus: Path, sentences: list[str], win
             first_ms.append(result.first_token_ms if result.first_token_ms is not None else result.total_ms)
             if switch and switched_at is None and engine.active_memory == blocks[1]:
                 switched_at = time.perf_counter() - started
-        rows[label] = {"suggestions": len(first_ms), "first_token_ms_p50": percentile(first_ms, 50),
-                       "first_token_ms_p95": percentile(first_ms, 95), "first_token_ms_max": max(first_ms),
-                       "switched_after_s": switched_at, "prompt_tokens": result.prompt_tokens,
-                       "memory_tokens": result.memory_tokens}
+        rows[label] = {
+            "suggestions": len(first_ms),
+            "first_token_ms_p50": percentile(first_ms, 50),
+            "first_token_ms_p95": percentile(first_ms, 95),
+            "first_token_ms_max": max(first_ms),
+            "switched_after_s": switched_at,
+            "prompt_tokens": result.prompt_tokens,
+            "memory_tokens": result.memory_tokens,
+        }
         engine.close()
     return {"window_s": window_s, "typing_pause_s": TYPING_PAUSE_S, "rows": rows}
 
@@ -238,8 +307,13 @@ def main() -> None:
             embedding = bench_onnx_embedding(onnx, probe, cursor_queries[:3] if args.quick else cursor_queries, rounds)
         base = onnx.embed(sentences)
         queries = onnx.embed(docs_sentences(args.corpus, 2200)[-200:])
-        retrieval = bench_retrieval(work, base, queries[:20] if args.quick else queries,
-                                    MEMORY_SIZES[:1] if args.quick else MEMORY_SIZES, settings.client.notes_in_prompt)
+        retrieval = bench_retrieval(
+            work,
+            base,
+            queries[:20] if args.quick else queries,
+            MEMORY_SIZES[:1] if args.quick else MEMORY_SIZES,
+            settings.client.notes_in_prompt,
+        )
         with console.status("delta apply"):
             apply = bench_delta_apply(work, onnx, sentences, 3 if args.quick else 20)
         sync = bench_sync(work, onnx, args.corpus, sentences[:3] if args.quick else sentences[:20])
@@ -250,11 +324,19 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report = {
-        "embedding": embedding, "retrieval": retrieval, "delta_apply": apply, "sync": sync, "memory_switch": switch,
-        "meta": {"cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
-                 "python": platform.python_version(), "quick": args.quick,
-                 "seconds": round(time.perf_counter() - started, 1),
-                 "command": "python scripts/bench_client_memory.py" + (" --quick" if args.quick else "")},
+        "embedding": embedding,
+        "retrieval": retrieval,
+        "delta_apply": apply,
+        "sync": sync,
+        "memory_switch": switch,
+        "meta": {
+            "cpus": os.cpu_count(),
+            "cpu": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "quick": args.quick,
+            "seconds": round(time.perf_counter() - started, 1),
+            "command": "python scripts/bench_client_memory.py" + (" --quick" if args.quick else ""),
+        },
     }
     write_report(report, args.out, console)
     print_tables(report)
@@ -263,37 +345,63 @@ def main() -> None:
 def print_tables(report: dict) -> None:
     embedding, apply, sync = report["embedding"], report["delta_apply"], report["sync"]
     table = Table(title="client memory", show_header=False, title_justify="left")
-    table.add_row("query embedding, ONNX (p50 / p95)", f"{embedding['onnx_ms_p50']:.2f} / {embedding['onnx_ms_p95']:.2f} ms")
-    table.add_row("query embedding, sentence-transformers fp32",
-                  f"{embedding['torch_fp32_ms_p50']:.2f} / {embedding['torch_fp32_ms_p95']:.2f} ms")
+    table.add_row(
+        "query embedding, ONNX (p50 / p95)", f"{embedding['onnx_ms_p50']:.2f} / {embedding['onnx_ms_p95']:.2f} ms"
+    )
+    table.add_row(
+        "query embedding, sentence-transformers fp32",
+        f"{embedding['torch_fp32_ms_p50']:.2f} / {embedding['torch_fp32_ms_p95']:.2f} ms",
+    )
     table.add_row("ONNX vs sentence-transformers, min cosine", f"{embedding['min_cosine']:.5f}")
-    table.add_row(f"cursor query ({embedding['cursor_query_chars']} chars), ONNX",
-                  f"{embedding['cursor_query_ms_p50']:.2f} / {embedding['cursor_query_ms_p95']:.2f} ms")
-    table.add_row(f"delta apply, {apply['notes_per_delta']} notes (p50 / p95)",
-                  f"{apply['apply_ms_p50']:.0f} / {apply['apply_ms_p95']:.0f} ms "
-                  f"(embedding {apply['of_which_embedding_ms_p50']:.0f} ms)")
-    table.add_row("sync round trip, nothing new", f"{sync['empty_delta_ms_p50']:.1f} / {sync['empty_delta_ms_p95']:.1f} ms")
-    table.add_row(f"sync round trip, {sync['notes_per_changed_delta']:.1f} new notes",
-                  f"{sync['changed_delta_ms_p50']:.1f} / {sync['changed_delta_ms_p95']:.1f} ms")
+    table.add_row(
+        f"cursor query ({embedding['cursor_query_chars']} chars), ONNX",
+        f"{embedding['cursor_query_ms_p50']:.2f} / {embedding['cursor_query_ms_p95']:.2f} ms",
+    )
+    table.add_row(
+        f"delta apply, {apply['notes_per_delta']} notes (p50 / p95)",
+        f"{apply['apply_ms_p50']:.0f} / {apply['apply_ms_p95']:.0f} ms "
+        f"(embedding {apply['of_which_embedding_ms_p50']:.0f} ms)",
+    )
+    table.add_row(
+        "sync round trip, nothing new", f"{sync['empty_delta_ms_p50']:.1f} / {sync['empty_delta_ms_p95']:.1f} ms"
+    )
+    table.add_row(
+        f"sync round trip, {sync['notes_per_changed_delta']:.1f} new notes",
+        f"{sync['changed_delta_ms_p50']:.1f} / {sync['changed_delta_ms_p95']:.1f} ms",
+    )
     console.print(table)
     retrieval = Table(title="retrieval (LocalMemory.search, top notes_in_prompt)", title_justify="left")
     for column in ("notes", "index", "p50", "p95", "IVF p50", "IVF recall"):
         retrieval.add_column(column, justify="right")
     for row in report["retrieval"]:
         recall = next((v for key, v in row.items() if key.startswith("ivf_recall")), None)
-        retrieval.add_row(f"{row['notes']:,}", row["index"], f"{row['search_ms_p50']:.3f} ms", f"{row['search_ms_p95']:.3f} ms",
-                          f"{row['ivf_search_ms_p50']:.3f} ms" if "ivf_search_ms_p50" in row else "-",
-                          f"{recall:.3f}" if recall is not None else "-")
+        retrieval.add_row(
+            f"{row['notes']:,}",
+            row["index"],
+            f"{row['search_ms_p50']:.3f} ms",
+            f"{row['search_ms_p95']:.3f} ms",
+            f"{row['ivf_search_ms_p50']:.3f} ms" if "ivf_search_ms_p50" in row else "-",
+            f"{recall:.3f}" if recall is not None else "-",
+        )
     console.print(retrieval)
     switch = report["memory_switch"]
-    table = Table(title=f"first token in the {switch['window_s']:.0f} s after the memory block changed "
-                        f"(a word every {switch['typing_pause_s'] * 1000:.0f} ms)", title_justify="left")
+    table = Table(
+        title=f"first token in the {switch['window_s']:.0f} s after the memory block changed "
+        f"(a word every {switch['typing_pause_s'] * 1000:.0f} ms)",
+        title_justify="left",
+    )
     for column in ("case", "suggestions", "p50", "p95", "max", "switched after"):
         table.add_column(column, justify="right")
     for label, row in switch["rows"].items():
         switched = f"{row['switched_after_s']:.1f} s" if row["switched_after_s"] is not None else "-"
-        table.add_row(label, str(row["suggestions"]), f"{row['first_token_ms_p50']:.0f} ms",
-                      f"{row['first_token_ms_p95']:.0f} ms", f"{row['first_token_ms_max']:.0f} ms", switched)
+        table.add_row(
+            label,
+            str(row["suggestions"]),
+            f"{row['first_token_ms_p50']:.0f} ms",
+            f"{row['first_token_ms_p95']:.0f} ms",
+            f"{row['first_token_ms_max']:.0f} ms",
+            switched,
+        )
     console.print(table)
 
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import httpx
+import llama_cpp
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -29,15 +30,15 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cloud.local_server import LocalServer  # noqa: E402
-from cloud.service import CloudService  # noqa: E402
-from scripts.bench_support import argument_parser, percentile, write_report  # noqa: E402
-from shared.corpus import corpus_files, cut_at_sentence, read_prose  # noqa: E402
-from shared.embeddings import EMBEDDING_DIM, SentenceEmbedder, WordPieceCounter, cpu_has_native_bf16  # noqa: E402
-from shared.llama_loading import load_llama  # noqa: E402
-from shared.model_files import default_gguf_path  # noqa: E402
-from shared.settings import PYTHON_DOCS_DIR, EmbeddingPrecision, Settings, WriterKind, load_settings  # noqa: E402
-from shared.vector_index import build_index, nearest  # noqa: E402
+from cloud.local_server import LocalServer
+from cloud.service import CloudService
+from scripts.bench_support import argument_parser, percentile, write_report
+from shared.corpus import corpus_files, cut_at_sentence, read_prose
+from shared.embeddings import EMBEDDING_DIM, SentenceEmbedder, WordPieceCounter, cpu_has_native_bf16
+from shared.llama_loading import load_llama
+from shared.model_files import default_gguf_path
+from shared.settings import PYTHON_DOCS_DIR, EmbeddingPrecision, Settings, WriterKind, load_settings
+from shared.vector_index import build_index, nearest
 
 QUICK_FILES = ["tutorial/classes.rst.txt", "tutorial/datastructures.rst.txt", "tutorial/controlflow.rst.txt"]
 INDEX_SIZES = [10_000, 50_000, 200_000]
@@ -45,7 +46,6 @@ INDEX_QUERIES = 100
 POLL_S = 0.05
 REQUEST_TIMEOUT_S = 300
 console = Console()
-
 
 
 def sample_contexts(corpus: Path, count: int, seed: int) -> list[str]:
@@ -120,12 +120,14 @@ def bench_index_kinds(sizes: list[int]) -> list[dict]:
     rows = []
     for size in sizes:
         centres = rng.standard_normal((max(1, size // 50), EMBEDDING_DIM)).astype(np.float32)
-        vectors = centres[rng.integers(0, len(centres), size)] + 0.5 * rng.standard_normal((size, EMBEDDING_DIM)).astype(np.float32)
+        vectors = centres[rng.integers(0, len(centres), size)] + 0.5 * rng.standard_normal(
+            (size, EMBEDDING_DIM)
+        ).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         queries = vectors[rng.integers(0, size, INDEX_QUERIES)]
         ids = np.arange(size, dtype=np.int64)
         row: dict = {"vectors": size}
-        found = {}
+        found: dict[str, list] = {}
         for kind, threshold in (("flat", size), ("ivf", 0)):
             began = time.perf_counter()
             index = build_index(ids, vectors, threshold, nprobe=Settings().cloud.ivf_nprobe)
@@ -136,7 +138,9 @@ def bench_index_kinds(sizes: list[int]) -> list[dict]:
                 found[kind].append({i for i, _ in nearest(index, query, 10)})
                 latencies.append((time.perf_counter() - began) * 1000)
             row[f"{kind}_ms_p50"] = percentile(latencies, 50)
-        row["ivf_recall_at_10"] = float(np.mean([len(a & b) / 10 for a, b in zip(found["flat"], found["ivf"], strict=True)]))
+        row["ivf_recall_at_10"] = float(
+            np.mean([len(a & b) / 10 for a, b in zip(found["flat"], found["ivf"], strict=True)])
+        )
         rows.append(row)
     return rows
 
@@ -146,13 +150,19 @@ def bench_requests(service: CloudService, contexts: list[str]) -> dict:
     tenant = "bench"
     token = service.tokens.create(tenant)
     counter = WordPieceCounter()
-    gemma = load_llama(default_gguf_path(service.settings.cache_dir), vocab_only=True)  # the client's tokens
+    client_model = default_gguf_path(service.settings.cache_dir)
+    gemma = load_llama(client_model, llama_cpp.Llama, vocab_only=True)  # the client's tokens
     latencies, notes_per_request, tokens_per_note, gemma_tokens_per_note = [], [], [], []
-    with LocalServer(service) as server, httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as http:
+    with (
+        LocalServer(service) as server,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as http,
+    ):
         version = http.get("/v1/memory").json()["latest_version"]
         for context in contexts:
             began = time.perf_counter()
-            request_id = http.post("/v1/memory/requests", json={"context": context}).raise_for_status().json()["request_id"]
+            request_id = (
+                http.post("/v1/memory/requests", json={"context": context}).raise_for_status().json()["request_id"]
+            )
             while True:
                 status = http.get(f"/v1/requests/{request_id}").json()
                 if status["state"] in ("done", "failed"):
@@ -165,10 +175,12 @@ def bench_requests(service: CloudService, contexts: list[str]) -> dict:
             version = delta["version"]
             notes_per_request.append(len(delta["added"]))
             tokens_per_note += [counter.count(note["text"]) for note in delta["added"]]
-            gemma_tokens_per_note += [len(gemma.tokenize(note["text"].encode(), add_bos=False)) for note in delta["added"]]
+            gemma_tokens_per_note += [
+                len(gemma.tokenize(note["text"].encode(), add_bos=False)) for note in delta["added"]
+            ]
             examples = [note["text"] for note in delta["added"]]
     return {
-        "writer": service.writer.name,
+        "writer": service.writer.name if service.writer is not None else "none",
         "requests": len(contexts),
         "visible_ms_p50": percentile(latencies, 50),
         "visible_ms_p95": percentile(latencies, 95),
@@ -199,8 +211,11 @@ def main() -> None:
     settings = base.model_copy(update={"cloud": base.cloud.model_copy(update={"data_dir": work / "data"})})
     contexts = sample_contexts(args.corpus, max(args.queries, args.requests), seed=7)
 
-    report: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                    "corpus": str(args.corpus), "quick": args.quick}
+    report: dict = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "corpus": str(args.corpus),
+        "quick": args.quick,
+    }
     service = CloudService(settings, writer_kind=WriterKind.EXTRACTIVE)
     report["ingest"] = bench_ingest(service, corpus)
     report["embedding_precision"] = bench_embedding_precision(service, 32 if args.quick else 256)
@@ -222,13 +237,28 @@ def print_tables(report: dict) -> None:
     ingest, retrieval, precision = report["ingest"], report["retrieval"], report["embedding_precision"]
     table = Table(title="cloud memory service", show_header=False, title_justify="left")
     for label, value in [
-        ("ingest", f"{ingest['files']} files → {ingest['chunks']} chunks in {ingest['seconds']:.1f} s "
-                   f"({ingest['chunks_per_s']:.1f} chunks/s, {ingest['embedding']}); {ingest['skipped']} skipped"),
-        ("embedding", f"fp32 {precision['fp32_chunks_per_s']:.1f} chunks/s, bf16 {precision['bf16_chunks_per_s']:.1f} "
-                      f"chunks/s (native bf16: {precision['bf16_native']}); min cosine {precision['min_cosine']:.5f}"),
+        (
+            "ingest",
+            (
+                f"{ingest['files']} files → {ingest['chunks']} chunks in {ingest['seconds']:.1f} s "
+                f"({ingest['chunks_per_s']:.1f} chunks/s, {ingest['embedding']}); {ingest['skipped']} skipped"
+            ),
+        ),
+        (
+            "embedding",
+            (
+                f"fp32 {precision['fp32_chunks_per_s']:.1f} chunks/s, bf16 {precision['bf16_chunks_per_s']:.1f} "
+                f"chunks/s (native bf16: {precision['bf16_native']}); min cosine {precision['min_cosine']:.5f}"
+            ),
+        ),
         ("index", f"{ingest['index_kind']}, {ingest['index_mb']:.1f} MB; SQLite {ingest['database_mb']:.1f} MB"),
-        ("retrieval", f"search p50 {retrieval['search_ms_p50']:.2f} ms, p95 {retrieval['search_ms_p95']:.2f} ms "
-                      f"(k={retrieval['k']}); query embedding p50 {retrieval['query_embedding_ms_p50']:.1f} ms"),
+        (
+            "retrieval",
+            (
+                f"search p50 {retrieval['search_ms_p50']:.2f} ms, p95 {retrieval['search_ms_p95']:.2f} ms "
+                f"(k={retrieval['k']}); query embedding p50 {retrieval['query_embedding_ms_p50']:.1f} ms"
+            ),
+        ),
     ]:
         table.add_row(label, value)
     console.print(table)
@@ -236,16 +266,27 @@ def print_tables(report: dict) -> None:
     for column in ("vectors", "exact p50 ms", "IVF p50 ms", "IVF recall@10", "IVF build s"):
         kinds.add_column(column, justify="right")
     for row in report["index_kinds"]:
-        kinds.add_row(f"{row['vectors']:,}", f"{row['flat_ms_p50']:.2f}", f"{row['ivf_ms_p50']:.2f}",
-                      f"{row['ivf_recall_at_10']:.3f}", f"{row['ivf_build_s']:.1f}")
+        kinds.add_row(
+            f"{row['vectors']:,}",
+            f"{row['flat_ms_p50']:.2f}",
+            f"{row['ivf_ms_p50']:.2f}",
+            f"{row['ivf_recall_at_10']:.3f}",
+            f"{row['ivf_build_s']:.1f}",
+        )
     console.print(kinds)
     requests = Table(title="memory request → notes visible (real API on loopback)", title_justify="left")
     for column in ("writer", "requests", "p50 ms", "p95 ms", "notes/req", "pieces/note", "Gemma tok/note"):
         requests.add_column(column, justify="right")
     for kind, row in report["requests"].items():
-        requests.add_row(kind, str(row["requests"]), f"{row['visible_ms_p50']:.0f}", f"{row['visible_ms_p95']:.0f}",
-                         f"{row['notes_per_request']:.1f}", f"{row['tokens_per_note_mean']:.1f}, {row['tokens_per_note_max']}",
-                         f"{row['gemma_tokens_per_note_mean']:.1f}")
+        requests.add_row(
+            kind,
+            str(row["requests"]),
+            f"{row['visible_ms_p50']:.0f}",
+            f"{row['visible_ms_p95']:.0f}",
+            f"{row['notes_per_request']:.1f}",
+            f"{row['tokens_per_note_mean']:.1f}, {row['tokens_per_note_max']}",
+            f"{row['gemma_tokens_per_note_mean']:.1f}",
+        )
     console.print(requests)
 
 

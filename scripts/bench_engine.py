@@ -26,12 +26,12 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from client.engine import KV_CACHE_TYPES, SuggestionEngine  # noqa: E402
-from scripts.bench_support import argument_parser, percentile, write_report  # noqa: E402
-from client.memory.memory_block import memory_block_text  # noqa: E402
-from shared.corpus import read_prose  # noqa: E402
-from shared.machine import cpu_description  # noqa: E402
-from shared.settings import EngineSettings, KVPreset, load_settings  # noqa: E402
+from client.engine import KV_CACHE_TYPES, Suggestion, SuggestionEngine
+from client.memory.memory_block import memory_block_text
+from scripts.bench_support import argument_parser, percentile, write_report
+from shared.corpus import read_prose
+from shared.machine import cpu_description
+from shared.settings import EngineSettings, KVPreset, load_settings
 
 DEFAULT_PRESET = KVPreset.Q8Q4
 PPL_DOCUMENTS = ["tutorial/classes", "howto/logging", "reference/datamodel", "library/functions"]
@@ -46,7 +46,6 @@ TOKENIZER_SIZES = (4_000, 16_000, 120_000)
 console = Console(stderr=True)
 
 
-
 def document_tokens(engine: SuggestionEngine, corpus: Path, names: list[str]) -> list[list[int]]:
     return [engine.tokenize(read_prose(corpus / f"{name}.rst.txt")) for name in names]
 
@@ -55,14 +54,30 @@ def text_of(engine: SuggestionEngine, tokens: list[int]) -> str:
     return engine._llm.detokenize(tokens[1:]).decode("utf-8", errors="replace")  # without BOS
 
 
-def perplexity(model_path: Path, preset: KVPreset, docs: list[list[int]], windows_per_doc: int, threads: int,
-               adapter: Path | None = None) -> float:
+def perplexity(
+    model_path: Path,
+    preset: KVPreset,
+    docs: list[list[int]],
+    windows_per_doc: int,
+    threads: int,
+    adapter: Path | None = None,
+) -> float:
     """exp(mean NLL) over tokens that have at least PPL_MIN_CONTEXT tokens before them in their window."""
     type_k, type_v = KV_CACHE_TYPES[preset]
     llm = llama_cpp.Llama(
-        model_path=str(model_path), n_ctx=PPL_WINDOW, n_batch=PPL_WINDOW, n_ubatch=512, n_threads=threads,
-        n_threads_batch=threads, flash_attn=True, type_k=type_k, type_v=type_v, swa_full=True,
-        logits_all=True, verbose=False, **({"lora_path": str(adapter)} if adapter else {}),
+        model_path=str(model_path),
+        n_ctx=PPL_WINDOW,
+        n_batch=PPL_WINDOW,
+        n_ubatch=512,
+        n_threads=threads,
+        n_threads_batch=threads,
+        flash_attn=True,
+        type_k=type_k,
+        type_v=type_v,
+        swa_full=True,
+        logits_all=True,
+        verbose=False,
+        lora_path=str(adapter) if adapter else None,
     )
     nll, count = 0.0, 0
     try:
@@ -87,12 +102,18 @@ def perplexity(model_path: Path, preset: KVPreset, docs: list[list[int]], window
     return math.exp(nll / count)
 
 
+def first_token_ms(result: Suggestion) -> float:
+    """The time to the first token of a suggestion that made one."""
+    assert result.first_token_ms is not None, "the suggestion made no token"
+    return result.first_token_ms
+
+
 def prompt_throughput(engine: SuggestionEngine, docs: list[list[int]], n_tokens: int) -> float:
     """Cold prefill tok/s: each run starts from another document, so nothing is reused."""
     rates = []
     for tokens in docs[:3]:
         result = engine.suggest(text_of(engine, tokens[:n_tokens]), max_tokens=1)
-        rates.append(result.evaluated_tokens / (result.first_token_ms / 1000))
+        rates.append(result.evaluated_tokens / (first_token_ms(result) / 1000))
     return statistics.median(rates)
 
 
@@ -102,7 +123,7 @@ def decode_throughput(engine: SuggestionEngine, tokens: list[int], context: int,
     for run in range(runs):
         text = text_of(engine, tokens[run * 8 : run * 8 + context])  # another start each run: no reuse
         result = engine.suggest(text, max_tokens=DECODE_TOKENS, stop_at_sentence_end=False)
-        rates.append((result.generated_tokens - 1) / ((result.total_ms - result.first_token_ms) / 1000))
+        rates.append((result.generated_tokens - 1) / ((result.total_ms - first_token_ms(result)) / 1000))
     return statistics.median(rates)
 
 
@@ -122,8 +143,10 @@ def typing_session(
     first, visible, whole = [], [], []
     for _ in range(keystrokes):
         typed += rng.randint(1, 3)
-        result = engine.suggest(text_of(engine, tokens[:typed]), max_tokens=SUGGESTION_TOKENS, stop_at_sentence_end=False)
-        first.append(result.first_token_ms)
+        result = engine.suggest(
+            text_of(engine, tokens[:typed]), max_tokens=SUGGESTION_TOKENS, stop_at_sentence_end=False
+        )
+        first.append(first_token_ms(result))
         visible.append(result.first_text_ms if result.first_text_ms is not None else result.total_ms)
         whole.append(result.total_ms)
     return first, visible, whole
@@ -159,24 +182,33 @@ def tokenizer_costs(cache_dir: Path, corpus: Path, keystrokes: int) -> dict:
 
 def upcoming_notes(engine: SuggestionEngine, tokens: list[int], count: int = 12) -> str:
     """A memory block holding the sentences the typing session is about to type: drafts that get accepted."""
-    ahead = text_of(engine, tokens[:TYPING_PROMPT_TOKENS + 400])[len(text_of(engine, tokens[:TYPING_PROMPT_TOKENS])):]
+    ahead = text_of(engine, tokens[: TYPING_PROMPT_TOKENS + 400])[len(text_of(engine, tokens[:TYPING_PROMPT_TOKENS])) :]
     sentences = [s.strip() for s in ahead.replace("\n", " ").split(". ") if len(s.split()) >= 4][:count]
     return memory_block_text([s if s.endswith(".") else s + "." for s in sentences])
 
 
 def drafting_session(preset: KVPreset, args: argparse.Namespace, cache_dir: Path, tokens: list[int]) -> dict:
     """Whole 16-token suggestions with drafting: from notes that hold what comes next, and from none."""
-    settings = EngineSettings(kv_preset=preset, stop_at_newline=False, word_completion_tokens=0,
-                              max_suggestion_tokens=SUGGESTION_TOKENS, memory_adapter=False, background_prefill=False)
+    settings = EngineSettings(
+        kv_preset=preset,
+        stop_at_newline=False,
+        word_completion_tokens=0,
+        max_suggestion_tokens=SUGGESTION_TOKENS,
+        memory_adapter=False,
+        background_prefill=False,
+    )
     engine = SuggestionEngine(settings, cache_dir)
     try:
         notes = upcoming_notes(engine, tokens)
         first, _, whole = typing_session(engine, tokens, args.keystrokes, seed=7, memory=notes)
         _, _, no_draft = typing_session(engine, tokens, args.keystrokes, seed=7, memory="")
-        return {"suggestion16_draft_ms_p50": percentile(whole, 50), "suggestion16_draft_ms_p95": percentile(whole, 95),
-                "first_token_draft_ms_p50": percentile(first, 50),
-                "suggestion16_lookup_only_ms_p50": percentile(no_draft, 50),
-                "suggestion16_lookup_only_ms_p95": percentile(no_draft, 95)}
+        return {
+            "suggestion16_draft_ms_p50": percentile(whole, 50),
+            "suggestion16_draft_ms_p95": percentile(whole, 95),
+            "first_token_draft_ms_p50": percentile(first, 50),
+            "suggestion16_lookup_only_ms_p50": percentile(no_draft, 50),
+            "suggestion16_lookup_only_ms_p95": percentile(no_draft, 95),
+        }
     finally:
         engine.close()
 
@@ -185,17 +217,32 @@ def adapter_cost(args: argparse.Namespace, corpus: Path, cache_dir: Path) -> dic
     """The memory adapter against the base model (default preset, no drafting): speed and plain-text perplexity."""
     rows = {}
     for name, on in (("base", False), ("adapter", True)):
-        settings = EngineSettings(stop_at_newline=False, word_completion_tokens=0, max_suggestion_tokens=SUGGESTION_TOKENS,
-                                  memory_adapter=on, copy_from_memory=False, prompt_lookup=False, background_prefill=False)
+        settings = EngineSettings(
+            stop_at_newline=False,
+            word_completion_tokens=0,
+            max_suggestion_tokens=SUGGESTION_TOKENS,
+            memory_adapter=on,
+            copy_from_memory=False,
+            prompt_lookup=False,
+            background_prefill=False,
+        )
         engine = SuggestionEngine(settings, cache_dir)
         try:
             docs = document_tokens(engine, corpus, PPL_DOCUMENTS)
             first, _, whole = typing_session(engine, docs[0], args.keystrokes, seed=7)
             rows[name] = {
-                "ppl": perplexity(engine.model_path, DEFAULT_PRESET, docs[: args.ppl_docs], args.ppl_windows,
-                                  settings.n_threads, engine.adapter_path),
-                "first_token_ms_p50": percentile(first, 50), "suggestion16_ms_p50": percentile(whole, 50),
-                "decode_tok_s_64": decode_throughput(engine, max(docs, key=len), 64, args.decode_runs)}
+                "ppl": perplexity(
+                    engine.model_path,
+                    DEFAULT_PRESET,
+                    docs[: args.ppl_docs],
+                    args.ppl_windows,
+                    settings.n_threads,
+                    engine.adapter_path,
+                ),
+                "first_token_ms_p50": percentile(first, 50),
+                "suggestion16_ms_p50": percentile(whole, 50),
+                "decode_tok_s_64": decode_throughput(engine, max(docs, key=len), 64, args.decode_runs),
+            }
         finally:
             engine.close()
     rows["ratios"] = {key: rows["adapter"][key] / rows["base"][key] for key in rows["base"]}
@@ -205,8 +252,13 @@ def adapter_cost(args: argparse.Namespace, corpus: Path, cache_dir: Path) -> dic
 def bench_preset(preset: KVPreset, args: argparse.Namespace, corpus: Path, cache_dir: Path) -> dict:
     """Today's engine path for one preset: the base model, no drafting (the adapter and drafting are measured apart)."""
     settings = EngineSettings(
-        kv_preset=preset, stop_at_newline=False, word_completion_tokens=0, max_suggestion_tokens=SUGGESTION_TOKENS,
-        memory_adapter=False, copy_from_memory=False, prompt_lookup=False,
+        kv_preset=preset,
+        stop_at_newline=False,
+        word_completion_tokens=0,
+        max_suggestion_tokens=SUGGESTION_TOKENS,
+        memory_adapter=False,
+        copy_from_memory=False,
+        prompt_lookup=False,
     )
     engine = SuggestionEngine(settings, cache_dir)
     try:
@@ -241,18 +293,29 @@ def bench_preset(preset: KVPreset, args: argparse.Namespace, corpus: Path, cache
 def print_table(report: dict) -> None:
     table = Table(title=f"engine benchmark ({report['meta']['model']}, {report['meta']['threads']} threads)")
     columns = [
-        ("preset", None), ("KV B/tok", "kv_bytes_per_token"), ("ppl", "ppl"), ("Δppl %", "ppl_delta_pct"),
-        ("prompt tok/s", "prompt_tok_s"), ("decode@64", "decode_tok_s_64"), ("decode@1700", "decode_tok_s_1700"),
-        ("1st tok p50 ms", "first_token_ms_p50"), ("1st tok p95 ms", "first_token_ms_p95"),
-        ("16-tok p50 ms", "suggestion16_ms_p50"), ("16-tok drafted p50", "suggestion16_draft_ms_p50"),
-        ("16-tok no-match p95", "suggestion16_lookup_only_ms_p95"), ("1st text p50 ms", "first_text_ms_p50"),
+        ("KV B/tok", "kv_bytes_per_token"),
+        ("ppl", "ppl"),
+        ("Δppl %", "ppl_delta_pct"),
+        ("prompt tok/s", "prompt_tok_s"),
+        ("decode@64", "decode_tok_s_64"),
+        ("decode@1700", "decode_tok_s_1700"),
+        ("1st tok p50 ms", "first_token_ms_p50"),
+        ("1st tok p95 ms", "first_token_ms_p95"),
+        ("16-tok p50 ms", "suggestion16_ms_p50"),
+        ("16-tok drafted p50", "suggestion16_draft_ms_p50"),
+        ("16-tok no-match p95", "suggestion16_lookup_only_ms_p95"),
+        ("1st text p50 ms", "first_text_ms_p50"),
         ("1st text p95 ms", "first_text_ms_p95"),
     ]
+    table.add_column("preset", justify="right", no_wrap=True)
     for title, _ in columns:
-        table.add_column(title, justify="right", no_wrap=title == "preset")
+        table.add_column(title, justify="right")
     for name, row in report["presets"].items():
         marker = " (default)" if name == report["default"] else ""
-        table.add_row(name + marker, *(f"{row[key]:.2f}" if key.startswith("ppl") else f"{row[key]:.1f}" for _, key in columns[1:]))
+        table.add_row(
+            name + marker,
+            *(f"{row[key]:.2f}" if key.startswith("ppl") else f"{row[key]:.1f}" for _, key in columns),
+        )
     Console(width=160).print(table)
     tokens = Table(title="tokenization per keystroke (p50)")
     for title in ("document chars", "tokens", "whole text ms", "incremental ms"):
@@ -264,14 +327,18 @@ def print_table(report: dict) -> None:
     for title in ("", "ppl", "1st tok p50 ms", "16-tok p50 ms", "decode@64 tok/s"):
         adapter.add_column(title, justify="right")
     for name, row in report["memory_adapter"].items():
-        adapter.add_row(name, *(f"{row[key]:.3f}" for key in ("ppl", "first_token_ms_p50", "suggestion16_ms_p50",
-                                                               "decode_tok_s_64")))
+        adapter.add_row(
+            name,
+            *(f"{row[key]:.3f}" for key in ("ppl", "first_token_ms_p50", "suggestion16_ms_p50", "decode_tok_s_64")),
+        )
     Console(width=160).print(adapter)
 
 
 def main() -> None:
     parser = argument_parser(__doc__, "engine.json", "few keystrokes, one perplexity window")
-    parser.add_argument("--presets", default=",".join(KVPreset), help="comma-separated presets (f16 first is the reference)")
+    parser.add_argument(
+        "--presets", default=",".join(KVPreset), help="comma-separated presets (f16 first is the reference)"
+    )
     parser.add_argument("--keystrokes", type=int, default=60)
     parser.add_argument("--ppl-docs", type=int, default=len(PPL_DOCUMENTS))
     parser.add_argument("--ppl-windows", type=int, default=2, help="1,024-token windows per document")

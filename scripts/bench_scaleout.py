@@ -32,16 +32,22 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cloud.local_server import LocalServer  # noqa: E402
-from cloud.local_services import fresh_postgres_database, postgres_server, redis_server, worker_process  # noqa: E402
-from cloud.service import CloudService  # noqa: E402
-from scripts.bench_cloud import sample_contexts  # noqa: E402
-from scripts.bench_support import argument_parser, write_report  # noqa: E402
-from shared.settings import PYTHON_DOCS_DIR, Settings, WriterKind, load_settings  # noqa: E402
+from cloud.local_server import LocalServer
+from cloud.local_services import fresh_postgres_database, postgres_server, redis_server, worker_process
+from cloud.service import CloudService
+from scripts.bench_cloud import sample_contexts
+from scripts.bench_support import argument_parser, write_report
+from shared.settings import PYTHON_DOCS_DIR, Settings, WriterKind, load_settings
 
 console = Console()
-CORPUS_FILES = ["tutorial/classes.rst.txt", "tutorial/datastructures.rst.txt", "tutorial/controlflow.rst.txt",
-                "tutorial/inputoutput.rst.txt", "tutorial/errors.rst.txt", "tutorial/modules.rst.txt"]
+CORPUS_FILES = [
+    "tutorial/classes.rst.txt",
+    "tutorial/datastructures.rst.txt",
+    "tutorial/controlflow.rst.txt",
+    "tutorial/inputoutput.rst.txt",
+    "tutorial/errors.rst.txt",
+    "tutorial/modules.rst.txt",
+]
 REQUESTS = {WriterKind.EXTRACTIVE: 48, WriterKind.EMBEDDED: 12}
 WORKER_COUNTS = [1, 2, 4]
 THREADS_PER_WORKER = 1
@@ -55,8 +61,9 @@ def burst(server_url: str, tokens: list[str], operator: str, contexts: list[str]
     Progress is read from /metrics, one call per poll: polling every request would
     load the API (and so the cores the workers need) more than the work itself.
     """
-    clients = [httpx.Client(base_url=server_url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
-               for token in tokens]
+    clients = [
+        httpx.Client(base_url=server_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) for token in tokens
+    ]
 
     metrics = httpx.Client(base_url=server_url, headers={"Authorization": f"Bearer {operator}"}, timeout=60)
 
@@ -94,13 +101,30 @@ def wait_for_workers(queue: str, count: int) -> None:
     app.close()
 
 
-def run_case(base: Settings, work: Path, writer: WriterKind, workers: int, queue: str, database_url: str,
-             contexts: list[str], requests: int) -> dict:
+def run_case(
+    base: Settings,
+    work: Path,
+    writer: WriterKind,
+    workers: int,
+    queue: str,
+    database_url: str,
+    contexts: list[str],
+    requests: int,
+) -> dict:
     data = work / "data"
-    cloud = base.cloud.model_copy(update={"data_dir": data, "queue": queue, "database_url": database_url,
-                                          "worker_threads": workers, "llm": writer, "fallback_to_extractive": False})
-    settings = base.model_copy(update={"cloud": cloud,
-                                       "engine": base.engine.model_copy(update={"n_threads": THREADS_PER_WORKER})})
+    cloud = base.cloud.model_copy(
+        update={
+            "data_dir": data,
+            "queue": queue,
+            "database_url": database_url,
+            "worker_threads": workers,
+            "llm": writer,
+            "fallback_to_extractive": False,
+        }
+    )
+    settings = base.model_copy(
+        update={"cloud": cloud, "engine": base.engine.model_copy(update={"n_threads": THREADS_PER_WORKER})}
+    )
     service = CloudService(settings)
     tokens = [service.tokens.create(f"tenant-{i}") for i in range(requests)]
     operator = service.tokens.create("operator")
@@ -118,8 +142,14 @@ def run_case(base: Settings, work: Path, writer: WriterKind, workers: int, queue
         server = stack.enter_context(LocalServer(service))
         burst(server.url, tokens[:workers], operator, contexts)  # warm: every worker has run once
         seconds = burst(server.url, tokens, operator, contexts[workers:])
-    return {"writer": str(writer), "queue": "redis" if cloud.uses_redis_queue else "in-process", "workers": workers,
-            "requests": requests, "seconds": seconds, "per_minute": requests / seconds * 60}
+    return {
+        "writer": str(writer),
+        "queue": "redis" if cloud.uses_redis_queue else "in-process",
+        "workers": workers,
+        "requests": requests,
+        "seconds": seconds,
+        "per_minute": requests / seconds * 60,
+    }
 
 
 def main() -> None:
@@ -145,34 +175,59 @@ def main() -> None:
                 requests = 8 if args.quick else REQUESTS[writer]
                 for queue in ("memory", redis):
                     for workers in counts:
-                        with console.status(f"{writer}, {'redis' if queue != 'memory' else 'in-process'}, "
-                                            f"{workers} worker(s)"):
-                            row = run_case(base, work, writer, workers, queue, fresh_postgres_database(postgres),
-                                           contexts, requests)
-                        console.print(f"{row['writer']:>10} {row['queue']:>10} {workers} worker(s): "
-                                      f"{row['per_minute']:.0f}/min")
+                        with console.status(
+                            f"{writer}, {'redis' if queue != 'memory' else 'in-process'}, {workers} worker(s)"
+                        ):
+                            row = run_case(
+                                base,
+                                work,
+                                writer,
+                                workers,
+                                queue,
+                                fresh_postgres_database(postgres),
+                                contexts,
+                                requests,
+                            )
+                        console.print(
+                            f"{row['writer']:>10} {row['queue']:>10} {workers} worker(s): {row['per_minute']:.0f}/min"
+                        )
                         rows.append(row)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for row in rows:
         one = next(r for r in rows if r["writer"] == row["writer"] and r["queue"] == row["queue"] and r["workers"] == 1)
         row["scaling_vs_one"] = row["per_minute"] / one["per_minute"]
-    report = {"rows": rows, "meta": {"cpus": os.cpu_count(), "threads_per_worker": THREADS_PER_WORKER,
-                                     "log": "PostgreSQL", "quick": args.quick,
-                                     "seconds": round(time.perf_counter() - started, 1),
-                                     "command": "python scripts/bench_scaleout.py" + (" --quick" if args.quick else "")}}
+    report = {
+        "rows": rows,
+        "meta": {
+            "cpus": os.cpu_count(),
+            "threads_per_worker": THREADS_PER_WORKER,
+            "log": "PostgreSQL",
+            "quick": args.quick,
+            "seconds": round(time.perf_counter() - started, 1),
+            "command": "python scripts/bench_scaleout.py" + (" --quick" if args.quick else ""),
+        },
+    }
     write_report(report, args.out, console)
     print_table(report)
 
 
 def print_table(report: dict) -> None:
-    table = Table(title=f"memory requests per minute ({report['meta']['cpus']} cores, one thread per worker)",
-                  title_justify="left")
+    table = Table(
+        title=f"memory requests per minute ({report['meta']['cpus']} cores, one thread per worker)",
+        title_justify="left",
+    )
     for column in ("writer", "queue", "workers", "requests", "per minute", "× one worker"):
         table.add_column(column, justify="right")
     for row in report["rows"]:
-        table.add_row(row["writer"], row["queue"], str(row["workers"]), str(row["requests"]),
-                      f"{row['per_minute']:.0f}", f"{row['scaling_vs_one']:.2f}")
+        table.add_row(
+            row["writer"],
+            row["queue"],
+            str(row["workers"]),
+            str(row["requests"]),
+            f"{row['per_minute']:.0f}",
+            f"{row['scaling_vs_one']:.2f}",
+        )
     console.print(table)
 
 

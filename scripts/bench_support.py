@@ -4,7 +4,7 @@ import argparse
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,14 +12,16 @@ import numpy as np
 from rich.console import Console
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if len(values) else float("nan")
 
 
 REPORTS_DIR = Path(__file__).resolve().parents[1] / "reports"
 
 
-def argument_parser(doc: str | None, report_name: str, quick_help: str, corpus: Path | None = None) -> argparse.ArgumentParser:
+def argument_parser(
+    doc: str | None, report_name: str, quick_help: str, corpus: Path | None = None
+) -> argparse.ArgumentParser:
     """The options every benchmark has: --quick (a smoke run of every stage), --out, and --corpus where it reads one."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     if corpus is not None:
@@ -36,9 +38,13 @@ def write_report(report: dict, out: Path, console: Console) -> None:
 
 
 @contextmanager
-def serving_files(work: Path, corpus: Path, files: list[str], console: Console,
-                  startup_s: float = 120.0) -> Iterator[tuple[str, str]]:
-    """``hybridrag cloud serve`` (extractive writer) as a process of its own over ``files`` of ``corpus``: (url, token)."""
+def serving_files(
+    work: Path, corpus: Path, files: list[str], console: Console, startup_s: float = 120.0
+) -> Iterator[tuple[str, str]]:
+    """``hybridrag cloud serve`` (extractive writer) as a process of its own over ``files`` of ``corpus``.
+
+    Returns (url, token).
+    """
     from cloud.local_server import free_loopback_port, server_process
 
     source = work / "served-corpus"
@@ -49,8 +55,9 @@ def serving_files(work: Path, corpus: Path, files: list[str], console: Console,
     cli = [sys.executable, "-m", "client.cli", "cloud"]
     with console.status(f"ingesting {len(files)} files for the memory service"):
         subprocess.run([*cli, "ingest", str(source), "--data-dir", data], check=True, capture_output=True)
-    token = subprocess.run([*cli, "token", "create", "bench", "--data-dir", data], check=True, capture_output=True,
-                           text=True).stdout.strip()
+    token = subprocess.run(
+        [*cli, "token", "create", "bench", "--data-dir", data], check=True, capture_output=True, text=True
+    ).stdout.strip()
     port = free_loopback_port()
     serve = ["-m", "client.cli", "cloud", "serve", "--llm", "extractive", "--port", str(port), "--data-dir", data]
     with server_process(serve, f"http://127.0.0.1:{port}/healthz", startup_s):

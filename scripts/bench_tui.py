@@ -30,15 +30,15 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from client.assistant import CompositionAssistant  # noqa: E402
-from client.engine import SuggestionEngine  # noqa: E402
-from client.memory.local_memory import LocalMemory  # noqa: E402
-from client.memory.query_embedder import QueryEmbedder  # noqa: E402
-from client.sync.cloud_client import CloudClient  # noqa: E402
-from client.tui.app import ComposeApp  # noqa: E402
-from scripts.bench_support import argument_parser, percentile, serving_files, write_report  # noqa: E402
-from shared.corpus import read_prose  # noqa: E402
-from shared.settings import PYTHON_DOCS_DIR, Settings, load_settings  # noqa: E402
+from client.assistant import CompositionAssistant
+from client.engine import SuggestionEngine
+from client.memory.local_memory import LocalMemory
+from client.memory.query_embedder import QueryEmbedder
+from client.sync.cloud_client import CloudClient
+from client.tui.app import ComposeApp
+from scripts.bench_support import argument_parser, percentile, serving_files, write_report
+from shared.corpus import read_prose
+from shared.settings import PYTHON_DOCS_DIR, Settings, load_settings
 
 console = Console()
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
@@ -46,7 +46,11 @@ KEY_GAP_S = 0.15  # Pilot itself takes about 0.1 s per key here: faster is not r
 WORDS_PER_BURST = 4
 PAUSE_S = 1.0
 TYPED_DOCUMENT = "tutorial/inputoutput.rst.txt"
-SERVED_FILES = ["tutorial/classes.rst.txt", "tutorial/datastructures.rst.txt", "tutorial/controlflow.rst.txt"]  # not the typed one
+SERVED_FILES = [
+    "tutorial/classes.rst.txt",
+    "tutorial/datastructures.rst.txt",
+    "tutorial/controlflow.rst.txt",
+]  # not the typed one
 OPENING_CHARS = 1500  # already in the file when the writer opens it
 
 
@@ -70,15 +74,17 @@ async def write_passage(app: ComposeApp, opening: str, words: list[str], key_gap
             await asyncio.sleep(PAUSE_S)
             ghost_at = app.last_ghost_at
             served = app.last_suggestion if app.last_suggestion is not before else None
-            pauses.append({
-                "ghost_shown": bool(app.editor.suggestion),  # new, or the rest of one typed through, or cached
-                "key_to_ghost_ms": (ghost_at - last_key_at) * 1000 if ghost_at and ghost_at > last_key_at else None,
-                "first_token_ms": served.first_token_ms if served else None,  # the model's first (healing) token
-                "first_text_ms": served.first_text_ms if served else None,  # the first text that shows
-                "total_ms": served.total_ms if served else None,
-                "memory_tokens": served.memory_tokens if served else None,
-                "debounce_ms": app.editor.debounce.delay_s * 1000,
-            })
+            pauses.append(
+                {
+                    "ghost_shown": bool(app.editor.suggestion),  # new, or the rest of one typed through, or cached
+                    "key_to_ghost_ms": (ghost_at - last_key_at) * 1000 if ghost_at and ghost_at > last_key_at else None,
+                    "first_token_ms": served.first_token_ms if served else None,  # the model's first (healing) token
+                    "first_text_ms": served.first_text_ms if served else None,  # the first text that shows
+                    "total_ms": served.total_ms if served else None,
+                    "memory_tokens": served.memory_tokens if served else None,
+                    "debounce_ms": app.editor.debounce.delay_s * 1000,
+                }
+            )
     return pauses
 
 
@@ -88,7 +94,9 @@ def summarize(label: str, app: ComposeApp, pauses: list[dict], key_gaps: list[fl
 
     gaps = app.frames.gaps_ms
     return {
-        "label": label, "key_gap_ms_mean": 1000 * sum(key_gaps) / max(1, len(key_gaps)), "pauses": len(pauses),
+        "label": label,
+        "key_gap_ms_mean": 1000 * sum(key_gaps) / max(1, len(key_gaps)),
+        "pauses": len(pauses),
         "pauses_with_ghost": sum(p["ghost_shown"] for p in pauses),
         "pauses_with_new_suggestion": len(values("key_to_ghost_ms")),
         "key_to_ghost_ms_p50": percentile(values("key_to_ghost_ms"), 50),
@@ -99,15 +107,19 @@ def summarize(label: str, app: ComposeApp, pauses: list[dict], key_gaps: list[fl
         "first_text_ms_p95": percentile(values("first_text_ms"), 95),
         "total_ms_p50": percentile(values("total_ms"), 50),
         "memory_tokens_max": max(values("memory_tokens"), default=0),
-        "suggestions_started": app.suggestions_started, "suggestions_cancelled": app.suggestions_cancelled,
-        "frame_gap_ms_max": max(gaps, default=float("nan")), "frame_gap_ms_p99": percentile(gaps, 99),
-        "frame_ticks_while_streaming": len(gaps), "seconds": seconds, "per_pause": pauses,
+        "suggestions_started": app.suggestions_started,
+        "suggestions_cancelled": app.suggestions_cancelled,
+        "frame_gap_ms_max": max(gaps, default=float("nan")),
+        "frame_gap_ms_p99": percentile(gaps, 99),
+        "frame_ticks_while_streaming": len(gaps),
+        "seconds": seconds,
+        "per_pause": pauses,
     }
 
 
 def run_case(label: str, assistant: CompositionAssistant, settings: Settings, opening: str, words: list[str]) -> dict:
     app = ComposeApp(assistant, settings, None)
-    started, key_gaps = time.perf_counter(), []
+    started, key_gaps = time.perf_counter(), list[float]()
     with console.status(f"{label}: typing {len(words)} words"):
         pauses = asyncio.run(write_passage(app, opening, words, key_gaps))
     return summarize(label, app, pauses, key_gaps, time.perf_counter() - started)
@@ -122,8 +134,11 @@ def main() -> None:
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-tui-") as work_dir:
         work = Path(work_dir)
-        settings = load_settings(engine={"n_threads": THREADS}, compose={"recovery_dir": work / "recovery"}, client={
-            "data_dir": work / "client", "sync_interval_s": 2.0, "min_request_interval_s": 5.0})
+        settings = load_settings(
+            engine={"n_threads": THREADS},
+            compose={"recovery_dir": work / "recovery"},
+            client={"data_dir": work / "client", "sync_interval_s": 2.0, "min_request_interval_s": 5.0},
+        )
         engine = SuggestionEngine.from_settings(settings)
         try:
             alone = CompositionAssistant(settings, engine, None, None, None)
@@ -131,8 +146,9 @@ def main() -> None:
             embedder = QueryEmbedder(settings.cache_dir, settings.client.embed_threads)
             with serving_files(work, args.corpus, SERVED_FILES, console) as (url, token):
                 memory = LocalMemory(work / "memory", embedder, settings.client.note_ivf_threshold)
-                with_memory = CompositionAssistant(settings, engine, embedder, memory,
-                                                   CloudClient(url, token, timeout_s=10, max_retries=0))
+                with_memory = CompositionAssistant(
+                    settings, engine, embedder, memory, CloudClient(url, token, timeout_s=10, max_retries=0)
+                )
                 with_memory.start()
                 try:
                     runs.append(run_case("with synced memory", with_memory, settings, opening, words))
@@ -143,25 +159,50 @@ def main() -> None:
             engine.close()
 
     key_gap_ms = runs[0]["key_gap_ms_mean"]
-    table = Table(title=f"composition TUI: a key every {key_gap_ms:.0f} ms, a {PAUSE_S:.0f} s pause every "
-                        f"{WORDS_PER_BURST} words ({len(words)} words; headless Textual, {THREADS} threads)")
-    for column in ("run", "pauses with ghost (new)", "key→ghost p50 / p95", "first token p50 / p95", "first text p50 / p95", "total p50",
-                   "largest frame gap (p99)", "started / cancelled"):
+    table = Table(
+        title=f"composition TUI: a key every {key_gap_ms:.0f} ms, a {PAUSE_S:.0f} s pause every "
+        f"{WORDS_PER_BURST} words ({len(words)} words; headless Textual, {THREADS} threads)"
+    )
+    for column in (
+        "run",
+        "pauses with ghost (new)",
+        "key→ghost p50 / p95",
+        "first token p50 / p95",
+        "first text p50 / p95",
+        "total p50",
+        "largest frame gap (p99)",
+        "started / cancelled",
+    ):
         table.add_column(column, justify="right" if column != "run" else "left")
     for run in runs:
-        table.add_row(run["label"], f"{run['pauses_with_ghost']}/{run['pauses']} ({run['pauses_with_new_suggestion']})",
-                      f"{run['key_to_ghost_ms_p50']:.0f} / {run['key_to_ghost_ms_p95']:.0f} ms",
-                      f"{run['first_token_ms_p50']:.0f} / {run['first_token_ms_p95']:.0f} ms",
-                      f"{run['first_text_ms_p50']:.0f} / {run['first_text_ms_p95']:.0f} ms",
-                      f"{run['total_ms_p50']:.0f} ms",
-                      f"{run['frame_gap_ms_max']:.0f} ms ({run['frame_gap_ms_p99']:.0f})",
-                      f"{run['suggestions_started']} / {run['suggestions_cancelled']}")
+        table.add_row(
+            run["label"],
+            f"{run['pauses_with_ghost']}/{run['pauses']} ({run['pauses_with_new_suggestion']})",
+            f"{run['key_to_ghost_ms_p50']:.0f} / {run['key_to_ghost_ms_p95']:.0f} ms",
+            f"{run['first_token_ms_p50']:.0f} / {run['first_token_ms_p95']:.0f} ms",
+            f"{run['first_text_ms_p50']:.0f} / {run['first_text_ms_p95']:.0f} ms",
+            f"{run['total_ms_p50']:.0f} ms",
+            f"{run['frame_gap_ms_max']:.0f} ms ({run['frame_gap_ms_p99']:.0f})",
+            f"{run['suggestions_started']} / {run['suggestions_cancelled']}",
+        )
     console.print(table)
-    report = {"machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                          "threads": THREADS},
-              "typing": {"key_gap_ms": KEY_GAP_S * 1000, "words_per_burst": WORDS_PER_BURST, "pause_s": PAUSE_S,
-                         "words": len(words), "document": TYPED_DOCUMENT, "opening_chars": OPENING_CHARS},
-              "quick": args.quick, "runs": runs}
+    report = {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "threads": THREADS,
+        },
+        "typing": {
+            "key_gap_ms": KEY_GAP_S * 1000,
+            "words_per_burst": WORDS_PER_BURST,
+            "pause_s": PAUSE_S,
+            "words": len(words),
+            "document": TYPED_DOCUMENT,
+            "opening_chars": OPENING_CHARS,
+        },
+        "quick": args.quick,
+        "runs": runs,
+    }
     write_report(report, args.out, console)
 
 

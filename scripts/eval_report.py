@@ -14,59 +14,84 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on a server or in CI
-import matplotlib.pyplot as plt  # noqa: E402  # after choosing the backend
+import matplotlib.pyplot as plt  # after choosing the backend
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from client.evaluation.report import LATENCY, UTILITY, markdown_table, memory_table, paired_table, targets_table  # noqa: E402
+from client.evaluation.report import LATENCY, UTILITY, markdown_table, memory_table, paired_table, targets_table
 
 PLOTTED_UTILITY = ("rouge_l", "gleu", "next_word_exact", "keystroke_savings")
-SYSTEM_COLOURS = {"client": "#8c8c8c", "client-lookup": "#bdbdbd", "client-tuned": "#636363", "hybrid": "#1f77b4",
-                  "hybrid-copy": "#2ca02c", "hybrid-stale": "#9ecae1", "rag": "#d62728", "oracle": "#ff7f0e"}
-HOLDOUT = {"document": "Each case's own document is held out of retrieval.",
-           "chunk": "Only the chunks that overlap each case's prefix or reference are held out of retrieval "
-                    "(the cloud holds the document's other parts)."}
+SYSTEM_COLOURS = {
+    "client": "#8c8c8c",
+    "client-lookup": "#bdbdbd",
+    "client-tuned": "#636363",
+    "hybrid": "#1f77b4",
+    "hybrid-copy": "#2ca02c",
+    "hybrid-stale": "#9ecae1",
+    "rag": "#d62728",
+    "oracle": "#ff7f0e",
+}
+HOLDOUT = {
+    "document": "Each case's own document is held out of retrieval.",
+    "chunk": "Only the chunks that overlap each case's prefix or reference are held out of retrieval "
+    "(the cloud holds the document's other parts).",
+}
 
 
 def markdown_report(report: dict) -> str:
     setup = report["setup"]
     engine, memory = setup["engine"], setup["memory"]
     notes = setup["notes_written"]
-    return "\n".join([
-        f"# Evaluation: {report['cases']} cases from `{setup['corpus']}`",
-        "",
-        f"Client model `{engine['model']}`, KV cache `{engine['kv_preset']}`, {engine['threads']} threads, greedy "
-        f"decoding, up to {engine['max_suggestion_tokens']} tokens; {engine['notes_in_prompt']} notes in the prompt. "
-        f"Memory writer: `{memory['writer']}`, top {memory['top_k_chunks']} chunks, {memory['notes_per_request']} "
-        f"notes per request. {HOLDOUT[setup.get('holdout', 'document')]} Memory adapter: "
-        f"`{engine.get('memory_adapter', 'none')}` (not for `client` and `client-lookup`). CPU: "
-        f"{setup.get('cpu', {}).get('model', 'not recorded')} ({', '.join(setup.get('cpu', {}).get('flags', []))}).",
-        "",
-        markdown_table(report),
-        "Means with bootstrap 95% intervals; latency p50 (p95) in milliseconds or seconds. GLEU is Google's "
-        "sentence-level GLEU (nltk `sentence_gleu`). Keystrokes saved: a writer replays the reference, accepting "
-        "the suggestion's right words (one keystroke each) and typing a word otherwise.",
-        "",
-        "## Against the client alone, case by case",
-        "",
-        paired_table(report),
-        "Each system's score minus the client's on the same case: mean [95% bootstrap interval] "
-        "(cases better / worse). An interval that holds 0 is no measurable difference.",
-        "",
-        "## What the memory could give, and what drafting took",
-        "",
-        memory_table(report),
-        "Copy ceiling: the share of the reference's words a copier could take from the prompt's notes, replaying "
-        "the reference word by word with the engine's own draft finder. Draft acceptance: tokens drafted from the "
-        "notes or the text and verified in one batch, of the first suggestion of each case.",
-        "",
-        "## Targets (reported, not asserted)",
-        "",
-        targets_table(report),
-        f"Run time: {report['seconds'] / 60:.1f} min for the cases ({setup['total_seconds'] / 60:.1f} min with loading "
-        f"and the incremental ingest); {notes['written']} note requests written in {notes['seconds']:.0f} s, "
-        f"{notes['cached']} reused from the cache. {setup['cpus']} CPUs.",
-        "",
-    ])
+    cpu = setup.get("cpu", {})
+    return "\n".join(
+        [
+            f"# Evaluation: {report['cases']} cases from `{setup['corpus']}`",
+            "",
+            (
+                f"Client model `{engine['model']}`, KV cache `{engine['kv_preset']}`, {engine['threads']} threads, "
+                f"greedy decoding, up to {engine['max_suggestion_tokens']} tokens; "
+                f"{engine['notes_in_prompt']} notes in the prompt. "
+                f"Memory writer: `{memory['writer']}`, top {memory['top_k_chunks']} chunks, "
+                f"{memory['notes_per_request']} notes per request. {HOLDOUT[setup.get('holdout', 'document')]} "
+                f"Memory adapter: `{engine.get('memory_adapter', 'none')}` (not for `client` and `client-lookup`). "
+                f"CPU: {cpu.get('model', 'not recorded')} ({', '.join(cpu.get('flags', []))})."
+            ),
+            "",
+            markdown_table(report),
+            (
+                "Means with bootstrap 95% intervals; latency p50 (p95) in milliseconds or seconds. GLEU is Google's "
+                "sentence-level GLEU (nltk `sentence_gleu`). Keystrokes saved: a writer replays the reference, "
+                "accepting the suggestion's right words (one keystroke each) and typing a word otherwise."
+            ),
+            "",
+            "## Against the client alone, case by case",
+            "",
+            paired_table(report),
+            (
+                "Each system's score minus the client's on the same case: mean [95% bootstrap interval] "
+                "(cases better / worse). An interval that holds 0 is no measurable difference."
+            ),
+            "",
+            "## What the memory could give, and what drafting took",
+            "",
+            memory_table(report),
+            (
+                "Copy ceiling: the share of the reference's words a copier could take from the prompt's notes, "
+                "replaying the reference word by word with the engine's own draft finder. Draft acceptance: tokens "
+                "drafted from the notes or the text and verified in one batch, of the first suggestion of each case."
+            ),
+            "",
+            "## Targets (reported, not asserted)",
+            "",
+            targets_table(report),
+            (
+                f"Run time: {report['seconds'] / 60:.1f} min for the cases "
+                f"({setup['total_seconds'] / 60:.1f} min with loading and the incremental ingest); "
+                f"{notes['written']} note requests written in {notes['seconds']:.0f} s, "
+                f"{notes['cached']} reused from the cache. {setup['cpus']} CPUs."
+            ),
+            "",
+        ]
+    )
 
 
 def plot(report: dict, path: Path) -> None:
@@ -76,8 +101,10 @@ def plot(report: dict, path: Path) -> None:
     for offset, system in enumerate(systems):
         entry = report["summary"][system]
         means = [entry[metric]["mean"] for metric in PLOTTED_UTILITY]
-        errors = [[mean - entry[metric]["ci95"][0] for metric, mean in zip(PLOTTED_UTILITY, means, strict=True)],
-                  [entry[metric]["ci95"][1] - mean for metric, mean in zip(PLOTTED_UTILITY, means, strict=True)]]
+        errors = [
+            [mean - entry[metric]["ci95"][0] for metric, mean in zip(PLOTTED_UTILITY, means, strict=True)],
+            [entry[metric]["ci95"][1] - mean for metric, mean in zip(PLOTTED_UTILITY, means, strict=True)],
+        ]
         positions = [index + (offset - (len(systems) - 1) / 2) * width for index in range(len(PLOTTED_UTILITY))]
         utility.bar(positions, means, width, yerr=errors, capsize=3, label=system, color=SYSTEM_COLOURS.get(system))
     utility.set_xticks(range(len(PLOTTED_UTILITY)), [UTILITY[metric] for metric in PLOTTED_UTILITY])

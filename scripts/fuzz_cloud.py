@@ -24,10 +24,10 @@ from rich.console import Console
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cloud.local_server import LocalServer  # noqa: E402
-from cloud.service import CloudService  # noqa: E402
-from scripts.bench_support import argument_parser, write_report  # noqa: E402
-from shared.settings import WriterKind, load_settings  # noqa: E402
+from cloud.local_server import LocalServer
+from cloud.service import CloudService
+from scripts.bench_support import argument_parser, write_report
+from shared.settings import WriterKind, load_settings
 
 console = Console()
 SEED = 1
@@ -40,16 +40,37 @@ def fuzz(max_examples: int, work: Path) -> dict:
     started = time.perf_counter()
     with LocalServer(service) as server:
         run = subprocess.run(
-            [str(Path(sys.executable).parent / "schemathesis"), "run", f"{server.url}/openapi.json",
-             "-H", f"Authorization: Bearer {token}", "--checks", "not_a_server_error",
-             "--max-examples", str(max_examples), "--seed", str(SEED), "--no-color"],
-            capture_output=True, text=True, cwd=work,  # its cache folder (.schemathesis) goes with the run
+            [
+                str(Path(sys.executable).parent / "schemathesis"),
+                "run",
+                f"{server.url}/openapi.json",
+                "-H",
+                f"Authorization: Bearer {token}",
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                str(max_examples),
+                "--seed",
+                str(SEED),
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=work,  # its cache folder (.schemathesis) goes with the run
         )
         healthy = httpx.get(f"{server.url}/healthz").status_code == 200
     cases = re.search(r"Test cases:\s*\n\s*(\d+) generated", run.stdout)
-    return {"max_examples": max_examples, "seed": SEED, "exit_code": run.returncode,
-            "test_cases": int(cases.group(1)) if cases else 0, "no_issues": run.returncode == 0,  # schemathesis exits non-zero on any failed check (its summary wording varies)
-            "healthy_after": healthy, "seconds": time.perf_counter() - started, "summary": run.stdout[-1500:]}
+    return {
+        "max_examples": max_examples,
+        "seed": SEED,
+        "exit_code": run.returncode,
+        "test_cases": int(cases.group(1)) if cases else 0,
+        "no_issues": run.returncode
+        == 0,  # schemathesis exits non-zero on any failed check (its summary wording varies)
+        "healthy_after": healthy,
+        "seconds": time.perf_counter() - started,
+        "summary": run.stdout[-1500:],
+    }
 
 
 def main() -> None:
@@ -59,7 +80,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fuzz-cloud-") as work:
         result = fuzz(50 if args.quick else args.max_examples, Path(work))
     console.print(result["summary"])
-    console.print(f"{result['test_cases']} requests, exit code {result['exit_code']}, healthy after: {result['healthy_after']}")
+    console.print(
+        f"{result['test_cases']} requests, exit code {result['exit_code']}, healthy after: {result['healthy_after']}"
+    )
     write_report(result, args.out, console)
     sys.exit(0 if result["exit_code"] == 0 and result["healthy_after"] else 1)
 

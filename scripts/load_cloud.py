@@ -32,10 +32,10 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cloud.auth import TokenStore  # noqa: E402
-from scripts.bench_support import argument_parser, percentile, serving_files, write_report  # noqa: E402
-from shared.corpus import read_prose  # noqa: E402
-from shared.settings import PYTHON_DOCS_DIR, CloudSettings  # noqa: E402
+from cloud.auth import TokenStore
+from scripts.bench_support import argument_parser, percentile, serving_files, write_report
+from shared.corpus import read_prose
+from shared.settings import PYTHON_DOCS_DIR, CloudSettings
 
 console = Console()
 SERVED_FILES = ["tutorial/classes.rst.txt", "tutorial/datastructures.rst.txt", "tutorial/controlflow.rst.txt"]
@@ -50,7 +50,9 @@ class Recorder:
         self.statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         self.transport_errors: dict[str, int] = defaultdict(int)
 
-    async def call(self, http: httpx.AsyncClient, name: str, method: str, path: str, **options: object) -> httpx.Response | None:
+    async def call(
+        self, http: httpx.AsyncClient, name: str, method: str, path: str, **options: object
+    ) -> httpx.Response | None:
         started = time.perf_counter()
         try:
             response = await http.request(method, path, **options)  # type: ignore[arg-type]
@@ -62,15 +64,18 @@ class Recorder:
         return response
 
 
-async def writer_client(url: str, token: str, passages: list[str], until: float, recorder: Recorder, rng: random.Random) -> None:
+async def writer_client(
+    url: str, token: str, passages: list[str], until: float, recorder: Recorder, rng: random.Random
+) -> None:
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
         version = 0
         while time.monotonic() < until:
             passage = rng.choice(passages)
             start = rng.randrange(max(1, len(passage) - CONTEXT_CHARS[1]))
             context = passage[start : start + rng.randint(*CONTEXT_CHARS)]
-            accepted = await recorder.call(http, "POST /v1/memory/requests", "POST", "/v1/memory/requests",
-                                           json={"context": context})
+            accepted = await recorder.call(
+                http, "POST /v1/memory/requests", "POST", "/v1/memory/requests", json={"context": context}
+            )
             if accepted is not None and accepted.status_code == 429:
                 await asyncio.sleep(float(accepted.headers.get("Retry-After", "1")))
                 continue
@@ -83,12 +88,15 @@ async def writer_client(url: str, token: str, passages: list[str], until: float,
                     version = delta.json()["version"]
 
 
-async def run_load(url: str, tokens: list[str], operator: str, passages: list[str], seconds: float) -> tuple[Recorder, dict]:
+async def run_load(
+    url: str, tokens: list[str], operator: str, passages: list[str], seconds: float
+) -> tuple[Recorder, dict]:
     recorder = Recorder()
     until = time.monotonic() + seconds
     rng = random.Random(SEED)
-    await asyncio.gather(*(writer_client(url, token, passages, until, recorder, random.Random(rng.random()))
-                           for token in tokens))
+    await asyncio.gather(
+        *(writer_client(url, token, passages, until, recorder, random.Random(rng.random())) for token in tokens)
+    )
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {operator}"}, timeout=30) as http:
         await asyncio.sleep(2)  # let the worker finish what is queued
         metrics = (await http.get("/metrics")).json()
@@ -118,24 +126,45 @@ def main() -> None:
     for name, latencies in sorted(recorder.latencies_ms.items()):
         statuses = dict(recorder.statuses[name])
         endpoints[name] = {
-            "requests": len(latencies), "per_s": len(latencies) / seconds,
-            "ms_p50": percentile(latencies, 50), "ms_p95": percentile(latencies, 95), "ms_p99": percentile(latencies, 99),
+            "requests": len(latencies),
+            "per_s": len(latencies) / seconds,
+            "ms_p50": percentile(latencies, 50),
+            "ms_p95": percentile(latencies, 95),
+            "ms_p99": percentile(latencies, 99),
             "statuses": {str(code): count for code, count in sorted(statuses.items())},
             "errors_5xx": sum(count for code, count in statuses.items() if code >= 500),
-            "refused_429": statuses.get(429, 0), "transport_errors": recorder.transport_errors[name],
+            "refused_429": statuses.get(429, 0),
+            "transport_errors": recorder.transport_errors[name],
         }
     table = Table(title=f"cloud under load: {clients} clients, {seconds:.0f} s, loopback, extractive writer")
     for column in ("endpoint", "requests", "per s", "p50", "p95", "p99", "5xx", "429", "transport"):
         table.add_column(column, justify="left" if column == "endpoint" else "right")
     for name, row in endpoints.items():
-        table.add_row(name, str(row["requests"]), f"{row['per_s']:.0f}", f"{row['ms_p50']:.1f}", f"{row['ms_p95']:.1f}",
-                      f"{row['ms_p99']:.1f}", str(row["errors_5xx"]), str(row["refused_429"]), str(row["transport_errors"]))
+        table.add_row(
+            name,
+            str(row["requests"]),
+            f"{row['per_s']:.0f}",
+            f"{row['ms_p50']:.1f}",
+            f"{row['ms_p95']:.1f}",
+            f"{row['ms_p99']:.1f}",
+            str(row["errors_5xx"]),
+            str(row["refused_429"]),
+            str(row["transport_errors"]),
+        )
     console.print(table)
-    console.print(f"worker: {metrics['requests']} · accepted→done p50 {metrics['request_latency_ms_p50']} ms, "
-                  f"p95 {metrics['request_latency_ms_p95']} ms · healthy after: {metrics['healthy_after']}")
-    report = {"machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-              "clients": clients, "seconds": seconds, "elapsed_s": elapsed, "quick": args.quick,
-              "endpoints": endpoints, "server_metrics": metrics}
+    console.print(
+        f"worker: {metrics['requests']} · accepted→done p50 {metrics['request_latency_ms_p50']} ms, "
+        f"p95 {metrics['request_latency_ms_p95']} ms · healthy after: {metrics['healthy_after']}"
+    )
+    report = {
+        "machine": {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+        "clients": clients,
+        "seconds": seconds,
+        "elapsed_s": elapsed,
+        "quick": args.quick,
+        "endpoints": endpoints,
+        "server_metrics": metrics,
+    }
     write_report(report, args.out, console)
 
 

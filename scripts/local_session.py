@@ -43,7 +43,9 @@ def local_port() -> int:
 
 
 def new_token(data_dir: Path, token_file: Path) -> str:
-    made = hybridrag("cloud", "token", "create", TENANT, "--data-dir", str(data_dir), stdout=subprocess.PIPE, check=True)
+    made = hybridrag(
+        "cloud", "token", "create", TENANT, "--data-dir", str(data_dir), stdout=subprocess.PIPE, check=True
+    )
     token = made.stdout.strip()
 
     def write(partial: Path) -> None:
@@ -73,11 +75,21 @@ def working_token(url: str, data_dir: Path) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("file", nargs="?", help="the file to write in (created on the first save)")
-    parser.add_argument("--corpus", type=Path, help="folder the cloud retrieves from (default: the Python docs if installed)")
-    parser.add_argument("--llm", choices=[kind.value for kind in WriterKind], default=WriterKind.EXTRACTIVE.value,
-                        help="who writes the notes; extractive keeps this machine's cores for the suggestions")
-    parser.add_argument("--data-dir", type=Path, default=platformdirs.user_data_path(APP_NAME) / "local-cloud",
-                        help="the local service's data (datastore, memory log, token, server.log)")
+    parser.add_argument(
+        "--corpus", type=Path, help="folder the cloud retrieves from (default: the Python docs if installed)"
+    )
+    parser.add_argument(
+        "--llm",
+        choices=[kind.value for kind in WriterKind],
+        default=WriterKind.EXTRACTIVE.value,
+        help="who writes the notes; extractive keeps this machine's cores for the suggestions",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=platformdirs.user_data_path(APP_NAME) / "local-cloud",
+        help="the local service's data (datastore, memory log, token, server.log)",
+    )
     args = parser.parse_args()
     settings = load_settings()
     data_dir: Path = args.data_dir
@@ -90,8 +102,10 @@ def main() -> int:
         err.print(f"[red]No folder {corpus}: give --corpus a folder of text, Markdown, reST or HTML files.[/]")
         return 2
     else:
-        err.print(f"[yellow]note: the Python docs are not installed ({corpus}); notes need a corpus: "
-                  "apt-get install python3.11-doc, or give --corpus DIR.[/]")
+        err.print(
+            f"[yellow]note: the Python docs are not installed ({corpus}); notes need a corpus: "
+            "apt-get install python3.11-doc, or give --corpus DIR.[/]"
+        )
 
     port = local_port()
     url = f"http://127.0.0.1:{port}"

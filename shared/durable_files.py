@@ -15,7 +15,7 @@ from pathlib import Path
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
-def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Call ``write(temporary_path)``, then make that file ``path`` in one step."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
@@ -46,7 +46,12 @@ class SQLiteFile:
         self._lock = threading.RLock()
         self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._connection.row_factory = sqlite3.Row
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON", f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}"):
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=FULL",
+            "foreign_keys=ON",
+            f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+        ):
             self._connection.execute(f"PRAGMA {pragma}")
         with self._lock:
             self._connection.executescript(schema)  # idempotent: CREATE ... IF NOT EXISTS

@@ -68,7 +68,7 @@ class SentenceEmbedder:
         return self._precision is EmbeddingPrecision.BF16
 
     @cached_property
-    def _model(self):  # type: ignore[no-untyped-def]  # loads torch: only when first needed
+    def _model(self):  # loads torch: only when first needed
         import torch
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
@@ -96,8 +96,9 @@ class SentenceEmbedder:
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.uses_bf16):
-                vectors = self._model.encode([texts[i] for i in rows], batch_size=batch_size,
-                                             convert_to_tensor=True, show_progress_bar=False)
+                vectors = self._model.encode(
+                    [texts[i] for i in rows], batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False
+                )
             result[rows] = torch.nn.functional.normalize(vectors.float(), dim=1).numpy()
             if on_batch:
                 on_batch(len(rows))

@@ -27,7 +27,7 @@ def _log_llama(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
 llama_cpp.llama_log_set(_log_llama, ctypes.c_void_p(0))
 
 
-def load_llama(model_path: Path, llama_class: type[LlamaT] = llama_cpp.Llama, **options: Any) -> LlamaT:
+def load_llama(model_path: Path, llama_class: type[LlamaT], **options: Any) -> LlamaT:
     """``llama_class(model_path, **options)``, with a load failure explained as the fix to make."""
     try:
         return llama_class(model_path=str(model_path), verbose=False, **options)

@@ -39,7 +39,10 @@ def default_gguf_path(cache_dir: Path) -> Path:
 
 def check_gguf(path: Path) -> Path:
     """Fail early, with the fix, on a path that cannot be a GGUF model."""
-    fix = "set engine.model_path (HYBRIDRAG_ENGINE__MODEL_PATH) to a GGUF file, or unset it to use the packaged Gemma 3 270M"
+    fix = (
+        "set engine.model_path (HYBRIDRAG_ENGINE__MODEL_PATH) to a GGUF file, "
+        "or unset it to use the packaged Gemma 3 270M"
+    )
     if not path.exists():
         raise ModelFileError(f"Model file not found: {path}. Fix: {fix}.")
     if not path.is_file():

@@ -89,23 +89,39 @@ class EngineSettings(BaseModel):
     )
     adapter_scale: float = Field(default=1.0, ge=0.0, le=4.0)
     loop_ngram_tokens: int = Field(
-        default=4, ge=0, description="End a suggestion when it would repeat a run of this many of its own "
+        default=4,
+        ge=0,
+        description="End a suggestion when it would repeat a run of this many of its own "
         "tokens (greedy decoding loops); 0 turns it off.",
     )
     copy_from_memory: bool = Field(
-        default=True, description="Draft from the notes where the words before the cursor match one, and "
+        default=True,
+        description="Draft from the notes where the words before the cursor match one, and "
         "quote what the model accepts (verified in one batch).",
     )
     prompt_lookup: bool = Field(
-        default=True, description="Also draft from the writer's own earlier text; only tokens the model "
+        default=True,
+        description="Also draft from the writer's own earlier text; only tokens the model "
         "would choose anyway are taken, so this changes speed, not text.",
     )
     draft_min_match_chars: int = Field(
-        default=6, ge=1, description="A draft needs this many matching characters (white space not counted).",
+        default=6,
+        ge=1,
+        description="A draft needs this many matching characters (white space not counted).",
     )
     draft_max_tokens: int = Field(default=12, ge=1, le=64, description="Tokens verified per draft batch.")
+    opening_min_probability: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="With no words matched yet, a suggestion starts by quoting the "
+        "note sentence whose first token the model gives at least this probability (the most likely one wins).",
+    )
     copy_min_probability: float = Field(
-        default=0.1, ge=0.0, le=1.0, description="A note's token is quoted when the model gives it at least "
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="A note's token is quoted when the model gives it at least "
         "this probability (its own first choice always is).",
     )
     background_chunk_tokens: int = Field(
@@ -180,7 +196,8 @@ class CloudSettings(BaseModel):
         default=["operator"], description="Tenants whose tokens may read /metrics (counts over every tenant)."
     )
     corpus_root: Path | None = Field(
-        default=None, description="When set, ingest refuses folders outside it. Files linked from outside the "
+        default=None,
+        description="When set, ingest refuses folders outside it. Files linked from outside the "
         "ingested folder are always skipped.",
     )
     max_file_bytes: int = Field(default=4 << 20, ge=1024, description="Larger files are skipped.")
@@ -203,9 +220,7 @@ class CloudSettings(BaseModel):
         default=1200, ge=100, description="The tail of the writer's context that retrieval reads."
     )
     tenant_note_cap: int = Field(default=500, ge=1, description="Oldest notes are evicted past this.")
-    queue_max_tenants: int = Field(
-        default=1000, ge=1, description="Tenants with a pending request; one more gets 429."
-    )
+    queue_max_tenants: int = Field(default=1000, ge=1, description="Tenants with a pending request; one more gets 429.")
     max_attempts: int = Field(default=3, ge=1, description="Tries of a memory request before it fails.")
     queue: str = Field(
         default=IN_PROCESS_QUEUE,
@@ -245,7 +260,9 @@ class ClientSettings(BaseModel):
     max_retries: int = Field(default=2, ge=0, description="Retries of a failed call, with backoff and jitter.")
     sync_interval_s: float = Field(default=30.0, gt=0, description="Background sync period while online.")
     sync_max_backoff_s: float = Field(default=300.0, gt=0, description="Longest wait between syncs while offline.")
-    request_poll_interval_s: float = Field(default=1.0, gt=0, description="How often a pending memory request is checked.")
+    request_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="How often a pending memory request is checked."
+    )
     embed_threads: int = Field(default=2, ge=1, description="ONNX Runtime threads for query embeddings.")
     notes_in_prompt: int = Field(default=4, ge=0, le=20, description="Memory notes in the suggestion prompt.")
     memory_query_chars: int = Field(
@@ -271,7 +288,9 @@ class ClientSettings(BaseModel):
         default=0.2, gt=0, le=2, description="...or when 1 - cosine to the last request's context reaches this."
     )
     min_request_interval_s: float = Field(default=15.0, ge=0, description="At most one memory request this often.")
-    pending_request_timeout_s: float = Field(default=120.0, gt=0, description="A request unanswered this long is dropped.")
+    pending_request_timeout_s: float = Field(
+        default=120.0, gt=0, description="A request unanswered this long is dropped."
+    )
 
 
 class ComposeSettings(BaseModel):
@@ -281,7 +300,9 @@ class ComposeSettings(BaseModel):
     debounce_min_ms: float = Field(default=30.0, gt=0, description="The adaptive pause never goes below this...")
     debounce_max_ms: float = Field(default=350.0, gt=0, description="...nor above this.")
     debounce_typing_factor: float = Field(
-        default=1.3, gt=0, description="A pause counts once it is this much longer than the writer's usual gap between keys."
+        default=1.3,
+        gt=0,
+        description="A pause counts once it is this much longer than the writer's usual gap between keys.",
     )
     debounce_latency_factor: float = Field(
         default=0.5, ge=0, description="Slow suggestions wait longer: this share of the recent first-token latency."
@@ -289,7 +310,9 @@ class ComposeSettings(BaseModel):
     suggestion_cache_entries: int = Field(
         default=256, ge=0, description="Finished suggestions kept by prefix, so backspace and retype are instant."
     )
-    autosave_interval_s: float = Field(default=2.0, gt=0, description="Unsaved text goes to a recovery file this often.")
+    autosave_interval_s: float = Field(
+        default=2.0, gt=0, description="Unsaved text goes to a recovery file this often."
+    )
     recovery_dir: Path = Field(
         default_factory=lambda: platformdirs.user_data_path(APP_NAME) / "recovery",
         description="Recovery files of unsaved text, one per edited file.",
@@ -364,13 +387,10 @@ def load_settings(**overrides: Any) -> Settings:
             env_name = ENV_PREFIX + "__".join(str(p) for p in error["loc"]).upper()
             problems.append(f"{dotted} (env {env_name}): {error['msg']}")
         raise SettingsError(
-            "Invalid setting: " + "; ".join(problems)
-            + f". Fix the value in {config_file_path()} or the environment."
+            "Invalid setting: " + "; ".join(problems) + f". Fix the value in {config_file_path()} or the environment."
         ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(
-            f"Cannot read settings file {config_file_path()}: {exc}. Fix or remove it."
-        ) from None
+        raise SettingsError(f"Cannot read settings file {config_file_path()}: {exc}. Fix or remove it.") from None
     except json.JSONDecodeError as exc:
         raise SettingsError(
             f"Cannot read the login file {login_file_path()}: {exc}. Run `hybridrag login URL TOKEN` again."

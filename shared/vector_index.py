@@ -7,6 +7,7 @@ int64 ids (the chunks' SQLite row ids) and support removal, unlike HNSW.
 import logging
 import math
 from pathlib import Path
+from typing import cast
 
 import faiss
 import numpy as np
@@ -22,14 +23,16 @@ IVF_MAX_TRAINING_POINTS = 100_000
 def build_index(ids: np.ndarray, vectors: np.ndarray, ivf_threshold: int, nprobe: int) -> faiss.Index:
     """An index holding ``vectors`` under ``ids``; IVF when there are more than ``ivf_threshold``."""
     dim = vectors.shape[1]
+    index: faiss.Index
     if len(ids) <= ivf_threshold:
         index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
     else:
         n_lists = max(1, min(int(IVF_LISTS_PER_SQRT_N * math.sqrt(len(ids))), len(ids) // IVF_MIN_POINTS_PER_LIST))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, n_lists, faiss.METRIC_INNER_PRODUCT)
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, n_lists, faiss.METRIC_INNER_PRODUCT)
         sample = np.random.default_rng(0).permutation(len(vectors))[:IVF_MAX_TRAINING_POINTS]
-        index.train(vectors[sample])
-        index.nprobe = nprobe
+        ivf.train(vectors[sample])
+        ivf.nprobe = nprobe
+        index = ivf
     if len(ids):
         index.add_with_ids(vectors, ids.astype(np.int64))
     return index
@@ -55,7 +58,7 @@ def nearest(index: faiss.Index, query: np.ndarray, k: int) -> list[tuple[int, fl
     if index.ntotal == 0:
         return []
     if index_kind(index) == "flat":
-        return _nearest_exact(index, query.astype(np.float32).ravel(), min(k, index.ntotal))
+        return _nearest_exact(cast(faiss.IndexIDMap2, index), query.astype(np.float32).ravel(), min(k, index.ntotal))
     scores, ids = index.search(query.reshape(1, -1).astype(np.float32), min(k, index.ntotal))
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
@@ -66,7 +69,7 @@ def _nearest_exact(index: faiss.IndexIDMap2, query: np.ndarray, k: int) -> list[
     FAISS scores a single query vector by vector: 0.8 ms at 10k vectors here, against
     0.26 ms for the same answer this way (no copy: numpy views of the index's arrays).
     """
-    flat = faiss.downcast_index(index.index)
+    flat = cast(faiss.IndexFlat, faiss.downcast_index(index.index))
     count, dim = index.ntotal, flat.d
     vectors = faiss.rev_swig_ptr(flat.get_xb(), count * dim).reshape(count, dim)
     ids = faiss.rev_swig_ptr(index.id_map.data(), count)

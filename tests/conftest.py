@@ -3,8 +3,16 @@
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # the fixtures import these when used: a test that needs none loads none
+    from client.engine import SuggestionEngine
+    from client.memory.query_embedder import QueryEmbedder
+    from cloud.local_server import LocalServer
+    from shared.embeddings import SentenceEmbedder
+    from shared.settings import CloudSettings, Settings
 
 # Models load from site-packages only; a test must never reach a hub.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -31,7 +39,7 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine(model_cache: Path) -> Iterator["SuggestionEngine"]:  # noqa: F821
+def engine(model_cache: Path) -> Iterator["SuggestionEngine"]:
     """The real engine with the default (q8q4) preset, loaded once."""
     from client.engine import SuggestionEngine
     from shared.settings import EngineSettings
@@ -57,7 +65,7 @@ CLOUD_CORPUS_FILES = ["tutorial/classes.rst.txt", "tutorial/datastructures.rst.t
 
 
 @pytest.fixture(scope="session")
-def embedder() -> "SentenceEmbedder":  # noqa: F821
+def embedder() -> "SentenceEmbedder":
     """The real all-MiniLM-L6-v2, loaded once (about 9 s)."""
     from shared.embeddings import SentenceEmbedder
 
@@ -81,7 +89,7 @@ def cloud_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ingested_data(tmp_path_factory: pytest.TempPathFactory, cloud_corpus: Path, embedder) -> Path:  # type: ignore[no-untyped-def]
+def ingested_data(tmp_path_factory: pytest.TempPathFactory, cloud_corpus: Path, embedder) -> Path:
     """A cloud data folder with ``cloud_corpus`` ingested once; tests copy it."""
     from cloud.datastore import Datastore
     from shared.settings import CloudSettings
@@ -94,7 +102,7 @@ def ingested_data(tmp_path_factory: pytest.TempPathFactory, cloud_corpus: Path, 
 
 
 @pytest.fixture
-def cloud_settings(tmp_path: Path, ingested_data: Path, model_cache: Path) -> "Settings":  # noqa: F821
+def cloud_settings(tmp_path: Path, ingested_data: Path, model_cache: Path) -> "Settings":
     """Settings whose cloud data folder is a fresh copy of the ingested corpus."""
     import shutil
 
@@ -106,7 +114,7 @@ def cloud_settings(tmp_path: Path, ingested_data: Path, model_cache: Path) -> "S
 
 
 @pytest.fixture
-def cloud_server(cloud_settings, embedder) -> Iterator["LocalServer"]:  # type: ignore[no-untyped-def]  # noqa: F821
+def cloud_server(cloud_settings, embedder) -> Iterator["LocalServer"]:
     """The cloud API with the extractive writer, on a loopback port, over a fresh copy of the corpus."""
     from cloud.local_server import LocalServer
     from cloud.service import CloudService
@@ -128,7 +136,7 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def query_embedder(onnx_cache: Path) -> "QueryEmbedder":  # noqa: F821
+def query_embedder(onnx_cache: Path) -> "QueryEmbedder":
     from client.memory.query_embedder import QueryEmbedder
 
     return QueryEmbedder(onnx_cache, n_threads=2)
@@ -154,7 +162,7 @@ def postgres_server_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def log_settings(request: pytest.FixtureRequest, tmp_path: Path) -> "CloudSettings":  # noqa: F821
+def log_settings(request: pytest.FixtureRequest, tmp_path: Path) -> "CloudSettings":
     """Cloud settings whose memory log and tokens live in SQLite, then in PostgreSQL: same tests, both."""
     from shared.settings import CloudSettings
 

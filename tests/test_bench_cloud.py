@@ -16,6 +16,11 @@ def test_quick_benchmark_writes_cloud_report(tmp_path: Path, model_cache: Path) 
     assert {"flat_ms_p50", "ivf_ms_p50", "ivf_recall_at_10"} <= set(report["index_kinds"][0])
     assert set(report["requests"]) == {"extractive", "embedded"}
     for row in report["requests"].values():
-        assert {"visible_ms_p50", "visible_ms_p95", "notes_per_request", "tokens_per_note_mean",
-                "gemma_tokens_per_note_mean"} <= set(row)
+        assert {
+            "visible_ms_p50",
+            "visible_ms_p95",
+            "notes_per_request",
+            "tokens_per_note_mean",
+            "gemma_tokens_per_note_mean",
+        } <= set(row)
     assert "memory request → notes visible" in run.stdout

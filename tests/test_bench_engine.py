@@ -10,9 +10,20 @@ import pytest
 from tests.processes import run_quick_benchmark
 
 PRESET_FIELDS = {
-    "kv_bytes_per_token", "ppl", "ppl_delta_pct", "prompt_tok_s", "decode_tok_s_64", "decode_tok_s_1700",
-    "first_token_ms_p50", "first_token_ms_p95", "suggestion16_ms_p50", "first_text_ms_p50", "first_text_ms_p95",
-    "suggestion16_draft_ms_p50", "suggestion16_draft_ms_p95", "suggestion16_lookup_only_ms_p95",
+    "kv_bytes_per_token",
+    "ppl",
+    "ppl_delta_pct",
+    "prompt_tok_s",
+    "decode_tok_s_64",
+    "decode_tok_s_1700",
+    "first_token_ms_p50",
+    "first_token_ms_p95",
+    "suggestion16_ms_p50",
+    "first_text_ms_p50",
+    "first_text_ms_p95",
+    "suggestion16_draft_ms_p50",
+    "suggestion16_draft_ms_p95",
+    "suggestion16_lookup_only_ms_p95",
 }
 
 

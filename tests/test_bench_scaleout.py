@@ -11,7 +11,11 @@ from tests.processes import run_quick_benchmark
 def test_quick_benchmark_writes_scaleout_report(tmp_path: Path, model_cache: Path) -> None:
     run, report = run_quick_benchmark("bench_scaleout.py", tmp_path / "scaleout.json", model_cache)
     assert {(row["queue"], row["workers"]) for row in report["rows"]} == {
-        ("in-process", 1), ("in-process", 2), ("redis", 1), ("redis", 2)}
+        ("in-process", 1),
+        ("in-process", 2),
+        ("redis", 1),
+        ("redis", 2),
+    }
     for row in report["rows"]:
         assert {"writer", "requests", "seconds", "per_minute", "scaling_vs_one"} <= set(row) and row["per_minute"] > 0
     assert "memory requests per minute" in run.stdout

@@ -4,15 +4,19 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.processes import hermetic_env
 
 
-def hybridrag(*args: str, cache: Path, stdin: str | None = None, timeout_s: float = 300,
-              **env: str) -> subprocess.CompletedProcess[str]:
-    environment = hermetic_env(**({"HYBRIDRAG_CACHE_DIR": str(cache), "HYBRIDRAG_CONFIG": str(cache / "absent.toml")} | env))
+def hybridrag(
+    *args: str, cache: Path, stdin: str | None = None, timeout_s: float = 300, **env: Any
+) -> subprocess.CompletedProcess[str]:
+    environment = hermetic_env(
+        **({"HYBRIDRAG_CACHE_DIR": str(cache), "HYBRIDRAG_CONFIG": str(cache / "absent.toml")} | env)
+    )
     return subprocess.run(
         [sys.executable, "-m", "client.cli", *args],
         input=stdin,
@@ -62,7 +66,7 @@ def test_sample_from_the_corpus_streams_a_suggestion(model_cache: Path) -> None:
         (["suggest", "--file", "/no/such/draft.txt"], {}, "No such file"),
     ],
 )
-def test_mistakes_get_one_actionable_line(args: list[str], env: dict[str, str], expected: str, tmp_path: Path) -> None:
+def test_mistakes_get_one_actionable_line(args: list[str], env: dict[str, Any], expected: str, tmp_path: Path) -> None:
     run = hybridrag(*args, cache=tmp_path, **env)
     assert run.returncode == 2
     assert expected in run.stderr

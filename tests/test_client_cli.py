@@ -4,6 +4,7 @@ import json
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,12 +18,15 @@ WAIT_S = 60
 @pytest.fixture
 def client_home(tmp_path: Path, client_cache: Path) -> dict[str, str]:
     """Settings for one writer: a config folder of their own, and a cache holding both models."""
-    return {"cache": str(client_cache), "HYBRIDRAG_CONFIG": str(tmp_path / "config" / "config.toml"),
-            "HYBRIDRAG_CLIENT__DATA_DIR": str(tmp_path / "client")}
+    return {
+        "cache": str(client_cache),
+        "HYBRIDRAG_CONFIG": str(tmp_path / "config" / "config.toml"),
+        "HYBRIDRAG_CLIENT__DATA_DIR": str(tmp_path / "client"),
+    }
 
 
-def _run(home: dict[str, str], *args: str):  # type: ignore[no-untyped-def]
-    env = dict(home)
+def _run(home: dict[str, str], *args: str):
+    env: dict[str, Any] = dict(home)
     return hybridrag(*args, cache=Path(env.pop("cache")), **env)
 
 
@@ -48,7 +52,9 @@ def test_login_checks_the_token_and_stores_it_privately(cloud_server: LocalServe
     assert json.loads(login_file.read_text()) == {"client": {"cloud_url": cloud_server.url, "token": token}}
 
 
-def test_sync_prints_what_changed_and_suggest_uses_the_notes(cloud_server: LocalServer, client_home: dict[str, str]) -> None:
+def test_sync_prints_what_changed_and_suggest_uses_the_notes(
+    cloud_server: LocalServer, client_home: dict[str, str]
+) -> None:
     not_logged_in = _run(client_home, "sync")
     assert not_logged_in.returncode == 2 and "hybridrag login" in not_logged_in.stderr
     token = cloud_server.service.tokens.create("alice")
@@ -56,7 +62,9 @@ def test_sync_prints_what_changed_and_suggest_uses_the_notes(cloud_server: Local
     _ask_for_notes(cloud_server, token, "To remove an item from a list given its index instead of its value, use")
     first = _run(client_home, "sync")
     assert first.returncode == 0, first.stderr
-    assert "Memory version 0 → 1:" in first.stdout and "notes added" in first.stdout and "datastructures" in first.stdout
+    assert (
+        "Memory version 0 → 1:" in first.stdout and "notes added" in first.stdout and "datastructures" in first.stdout
+    )
     again = _run(client_home, "sync")
     assert "already up to date: 0 notes added" in again.stdout
 

@@ -23,12 +23,16 @@ from shared.settings import EngineSettings, Settings, WriterKind
 
 pytestmark = pytest.mark.slow
 WAIT_S = 120
-LISTS = ("The list data type has some more methods. Here are all of the methods of list objects. "
-         "You can add an item to the end of the list, insert an item at a given position, or remove "
-         "the first item from the list whose value is equal to x. To delete an item given its index, ")
-CLASSES = ("Classes provide a means of bundling data and functionality together. Creating a new class "
-           "creates a new type of object, allowing new instances of that type to be made. When a class "
-           "defines an __init__ method, class instantiation ")
+LISTS = (
+    "The list data type has some more methods. Here are all of the methods of list objects. "
+    "You can add an item to the end of the list, insert an item at a given position, or remove "
+    "the first item from the list whose value is equal to x. To delete an item given its index, "
+)
+CLASSES = (
+    "Classes provide a means of bundling data and functionality together. Creating a new class "
+    "creates a new type of object, allowing new instances of that type to be made. When a class "
+    "defines an __init__ method, class instantiation "
+)
 
 
 class CountingCloudClient(CloudClient):
@@ -38,7 +42,7 @@ class CountingCloudClient(CloudClient):
         super().__init__(*args, **options)  # type: ignore[arg-type]
         self.calls = 0
 
-    def _call(self, *args: object, **options: object):  # type: ignore[no-untyped-def]
+    def _call(self, *args: object, **options: object):
         self.calls += 1
         return super()._call(*args, **options)  # type: ignore[arg-type]
 
@@ -57,16 +61,28 @@ def loop_engine(model_cache: Path) -> Iterator[SuggestionEngine]:
     loaded.close()
 
 
-def test_the_whole_loop_survives_a_cloud_outage(cloud_settings: Settings, embedder, query_embedder,  # type: ignore[no-untyped-def]
-                                                loop_engine: SuggestionEngine, tmp_path: Path) -> None:
+def test_the_whole_loop_survives_a_cloud_outage(
+    cloud_settings: Settings,
+    embedder,
+    query_embedder,
+    loop_engine: SuggestionEngine,
+    tmp_path: Path,
+) -> None:
     service = CloudService(cloud_settings, writer_kind=WriterKind.EXTRACTIVE, embedder=embedder)
     token = service.tokens.create("writer")
     server = LocalServer(service).__enter__()
-    client_settings = cloud_settings.client.model_copy(update={
-        "sync_interval_s": 0.3, "request_poll_interval_s": 0.05, "sync_max_backoff_s": 0.5,
-        "min_request_interval_s": 0.0, "min_request_context_chars": 100, "reselect_after_chars": 1,
-        "timeout_s": 5.0, "max_retries": 0,
-    })
+    client_settings = cloud_settings.client.model_copy(
+        update={
+            "sync_interval_s": 0.3,
+            "request_poll_interval_s": 0.05,
+            "sync_max_backoff_s": 0.5,
+            "min_request_interval_s": 0.0,
+            "min_request_context_chars": 100,
+            "reselect_after_chars": 1,
+            "timeout_s": 5.0,
+            "max_retries": 0,
+        }
+    )
     settings = cloud_settings.model_copy(update={"client": client_settings})
     memory = LocalMemory(tmp_path / "memory", query_embedder, ivf_threshold=50_000)
     cloud = CountingCloudClient(server.url, token, timeout_s=5, max_retries=0)
@@ -82,7 +98,8 @@ def test_the_whole_loop_survives_a_cloud_outage(cloud_settings: Settings, embedd
         assert grounded.notes and grounded.suggestion.memory_tokens > 0
         assert all(" ".join(note.text.split()) in loop_engine.active_memory for note in grounded.notes)
         assert {source.path.rsplit("/", 1)[-1] for note in grounded.notes for source in note.sources} & {
-            "datastructures.rst.txt"}
+            "datastructures.rst.txt"
+        }
         version_before_outage = memory.version
 
         # The cloud stops: suggestions go on from local memory.
@@ -108,8 +125,12 @@ def test_the_whole_loop_survives_a_cloud_outage(cloud_settings: Settings, embedd
         _wait_for(lambda: assistant.sync_status.state is SyncState.SYNCED, "sync to resume")
         assistant.suggest(CLASSES + "automatically invokes ")
         _wait_for(lambda: memory.version > version_before_outage, "notes for the new topic")
-        _wait_for(lambda: not assistant.coordinator.pending and assistant.sync_status.version == service.log.version("writer"),
-                  "the last sync")
+        _wait_for(
+            lambda: (
+                not assistant.coordinator.pending and assistant.sync_status.version == service.log.version("writer")
+            ),
+            "the last sync",
+        )
         live = {note.note_id for note in service.log.live_notes("writer")}
         local = [note.note_id for note in memory.notes()]
         assert sorted(local) == sorted(live) and len(local) == len(set(local))  # nothing lost, nothing twice

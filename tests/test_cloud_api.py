@@ -37,8 +37,10 @@ def _wait_done(http: httpx.Client, request_id: str) -> RequestStatus:
 
 def test_a_memory_request_becomes_notes_in_the_delta(server: LocalServer) -> None:
     http = _client(server, "alice")
-    response = http.post("/v1/memory/requests", json={"context": "To remove an item from a list given its index",
-                                                       "query": "del statement"})
+    response = http.post(
+        "/v1/memory/requests",
+        json={"context": "To remove an item from a list given its index", "query": "del statement"},
+    )
     assert response.status_code == 202
     status = _wait_done(http, response.json()["request_id"])
     assert status.state == "done" and status.version == 1 and status.notes_added >= 1
@@ -64,10 +66,17 @@ def test_pages_of_a_delta_add_up(server: LocalServer) -> None:
 
 
 def test_every_route_but_healthz_needs_a_valid_token(server: LocalServer) -> None:
-    anonymous, forged = _client(server, None), httpx.Client(base_url=server.url, headers={"Authorization": "Bearer hrt_forged"})
+    anonymous, forged = (
+        _client(server, None),
+        httpx.Client(base_url=server.url, headers={"Authorization": "Bearer hrt_forged"}),
+    )
     assert anonymous.get("/healthz").json()["status"] == "ok"
-    for method, path in [("GET", "/metrics"), ("GET", "/v1/memory"), ("GET", "/v1/requests/x"),
-                         ("POST", "/v1/memory/requests")]:
+    for method, path in [
+        ("GET", "/metrics"),
+        ("GET", "/v1/memory"),
+        ("GET", "/v1/requests/x"),
+        ("POST", "/v1/memory/requests"),
+    ]:
         for http in (anonymous, forged):
             response = http.request(method, path, json={"context": "x"})
             assert response.status_code == 401, (method, path)
@@ -80,8 +89,14 @@ def test_tenants_never_see_each_others_requests_or_notes(server: LocalServer) ->
     request_id = alice.post("/v1/memory/requests", json={"context": "List comprehensions"}).json()["request_id"]
     _wait_done(alice, request_id)
     assert bob.get(f"/v1/requests/{request_id}").status_code == 404
-    assert bob.get("/v1/memory").json() == {"since": 0, "version": 0, "latest_version": 0, "added": [],
-                                           "removed": [], "has_more": False}
+    assert bob.get("/v1/memory").json() == {
+        "since": 0,
+        "version": 0,
+        "latest_version": 0,
+        "added": [],
+        "removed": [],
+        "has_more": False,
+    }
     assert alice.get("/v1/memory").json()["added"]
 
 
@@ -105,7 +120,9 @@ def test_bad_bodies_are_refused_with_the_reason(server: LocalServer) -> None:
 def test_oversized_bodies_get_413_declared_or_streamed(server: LocalServer) -> None:
     http = _client(server, "alice")
     limit = server.service.settings.cloud.max_body_bytes
-    declared = http.post("/v1/memory/requests", content=b"x" * (limit + 1), headers={"content-type": "application/json"})
+    declared = http.post(
+        "/v1/memory/requests", content=b"x" * (limit + 1), headers={"content-type": "application/json"}
+    )
     assert declared.status_code == 413 and "cloud.max_body_bytes" in declared.json()["detail"]
 
     def stream() -> Iterator[bytes]:  # no Content-Length: chunked transfer
@@ -120,11 +137,13 @@ def test_oversized_bodies_get_413_declared_or_streamed(server: LocalServer) -> N
 def test_the_openapi_spec_is_served(server: LocalServer) -> None:
     assert httpx.get(f"{server.url}/openapi.json").status_code == 401  # like every route but /healthz
     spec = _client(server, "alice").get("/openapi.json").json()
-    assert {"/v1/memory/requests", "/v1/memory", "/v1/requests/{request_id}", "/healthz", "/metrics"} <= set(spec["paths"])
+    assert {"/v1/memory/requests", "/v1/memory", "/v1/requests/{request_id}", "/healthz", "/metrics"} <= set(
+        spec["paths"]
+    )
     assert "MemoryDelta" in spec["components"]["schemas"]
 
 
-def test_tokens_are_stored_only_as_hashes_and_can_be_revoked(log_settings) -> None:  # type: ignore[no-untyped-def]
+def test_tokens_are_stored_only_as_hashes_and_can_be_revoked(log_settings) -> None:
     from cloud.auth import TokenStore
 
     store = TokenStore.open(log_settings)
@@ -137,7 +156,7 @@ def test_tokens_are_stored_only_as_hashes_and_can_be_revoked(log_settings) -> No
     store.close()
 
 
-def test_a_full_queue_says_when_to_retry_and_a_tenant_is_coalesced(cloud_settings, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_full_queue_says_when_to_retry_and_a_tenant_is_coalesced(cloud_settings, embedder) -> None:
     from shared.settings import CloudSettings
 
     cloud = CloudSettings.model_validate(cloud_settings.cloud.model_dump() | {"queue_max_tenants": 1})
@@ -154,14 +173,18 @@ def test_a_full_queue_says_when_to_retry_and_a_tenant_is_coalesced(cloud_setting
         assert _client(server, "operator").get("/metrics").json()["queue_depth"] == 1
 
 
-def test_the_api_serves_the_same_protocol_with_the_log_on_postgresql(cloud_settings, embedder, postgres_server_url) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_serves_the_same_protocol_with_the_log_on_postgresql(
+    cloud_settings, embedder, postgres_server_url
+) -> None:
     from cloud.local_services import fresh_postgres_database
 
     cloud = cloud_settings.cloud.model_copy(update={"database_url": fresh_postgres_database(postgres_server_url)})
     service = CloudService(cloud_settings.model_copy(update={"cloud": cloud}), WriterKind.EXTRACTIVE, embedder)
     with LocalServer(service) as server:
         http = _client(server, "alice")
-        request_id = http.post("/v1/memory/requests", json={"context": "How do I loop over a dictionary?"}).json()["request_id"]
+        request_id = http.post("/v1/memory/requests", json={"context": "How do I loop over a dictionary?"}).json()[
+            "request_id"
+        ]
         status = _wait_done(http, request_id)
         delta = MemoryDelta.model_validate(http.get("/v1/memory", params={"since": 0}).json())
         assert status.state == "done" and delta.version == 1 and len(delta.added) == status.notes_added >= 1

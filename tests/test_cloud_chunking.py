@@ -35,6 +35,7 @@ def test_a_long_paragraph_is_cut_between_sentences(counter: WordPieceCounter, tm
     path = tmp_path / "long.txt"
     path.write_text(" ".join(sentences))
     document = read_document(path, 1 << 20)
+    assert isinstance(document, Document)
     chunks = chunk_document(document, counter.count_many, 100, 120)
     assert len(chunks) > 3
     assert all(chunk.text.endswith("methods.") for chunk in chunks)
@@ -48,8 +49,10 @@ def test_rest_markup_is_cleaned_but_signatures_stay() -> None:
 
 
 def test_html_keeps_visible_text_in_paragraphs() -> None:
-    text = html_text("<html><head><title>t</title><script>alert(1)</script></head>"
-                     "<body><h1>Lists</h1><p>Lists are <b>mutable</b>.</p><p>Tuples are not.</p></body></html>")
+    text = html_text(
+        "<html><head><title>t</title><script>alert(1)</script></head>"
+        "<body><h1>Lists</h1><p>Lists are <b>mutable</b>.</p><p>Tuples are not.</p></body></html>"
+    )
     assert text == "Lists\n\nLists are mutable.\n\nTuples are not.\n"
 
 

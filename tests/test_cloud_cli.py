@@ -69,8 +69,12 @@ def serving(data: str, model_cache: Path) -> Iterator[tuple[str, subprocess.Pope
     port = free_loopback_port()
     env = {"HYBRIDRAG_CACHE_DIR": str(model_cache), "HYBRIDRAG_CONFIG": str(Path(data) / "absent.toml")}
     url = f"http://127.0.0.1:{port}"
-    with server_process(["-m", "client.cli", "cloud", "serve", "--port", str(port), "--data-dir", data],
-                        f"{url}/healthz", STARTUP_S, env=hermetic_env(**env)) as process:
+    with server_process(
+        ["-m", "client.cli", "cloud", "serve", "--port", str(port), "--data-dir", data],
+        f"{url}/healthz",
+        STARTUP_S,
+        env=hermetic_env(**env),
+    ) as process:
         yield url, process
 
 
@@ -108,8 +112,12 @@ def test_an_ingest_killed_midway_loses_nothing_on_the_next_run(tmp_path: Path, m
     shutil.copytree(PYTHON_DOCS_DIR / "tutorial", corpus)
     data = tmp_path / "data"
     env = hermetic_env(HYBRIDRAG_CACHE_DIR=str(model_cache), HYBRIDRAG_CONFIG=str(tmp_path / "absent.toml"))
-    ingest = subprocess.Popen([sys.executable, "-m", "client.cli", "cloud", "ingest", str(corpus), "--data-dir", str(data)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "client.cli", "cloud", "ingest", str(corpus), "--data-dir", str(data)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + STARTUP_S
     committed = 0
     while not committed:  # wait for the first group to commit, then kill -9 in the middle of the rest
@@ -133,7 +141,9 @@ def test_an_ingest_killed_midway_loses_nothing_on_the_next_run(tmp_path: Path, m
 
 
 @pytest.mark.slow
-def test_a_request_running_when_serve_is_killed_is_finished_after_restart(cloud_data: tuple[str, str], model_cache: Path) -> None:
+def test_a_request_running_when_serve_is_killed_is_finished_after_restart(
+    cloud_data: tuple[str, str], model_cache: Path
+) -> None:
     data, token = cloud_data
     headers = {"Authorization": f"Bearer {token}"}
     context = "Python is an easy to learn, powerful programming language. If you do much work on computers"

@@ -10,11 +10,11 @@ from shared.settings import CloudSettings
 from shared.vector_index import build_index, index_kind, nearest
 
 
-def _store(folder: Path, embedder) -> Datastore:  # type: ignore[no-untyped-def]
+def _store(folder: Path, embedder) -> Datastore:
     return Datastore(folder, CloudSettings(data_dir=folder), embedder)
 
 
-def test_search_finds_the_chunk_that_answers(ingested_data: Path, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_search_finds_the_chunk_that_answers(ingested_data: Path, embedder, tmp_path: Path) -> None:
     shutil.copytree(ingested_data, tmp_path / "data")
     store = _store(tmp_path / "data", embedder)
     hits = store.search_text("remove an item from a list by its index with the del statement", 3)
@@ -24,7 +24,7 @@ def test_search_finds_the_chunk_that_answers(ingested_data: Path, embedder, tmp_
     assert hits[0].text.split()[0] in source[hits[0].start : hits[0].end]
 
 
-def test_ingest_is_incremental(cloud_corpus: Path, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_ingest_is_incremental(cloud_corpus: Path, embedder, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     shutil.copytree(cloud_corpus, corpus)
     (corpus / "notes.md").write_text("# Walrus\n\nThe walrus operator assigns a value inside an expression.\n")
@@ -50,7 +50,7 @@ def test_ingest_is_incremental(cloud_corpus: Path, embedder, tmp_path: Path) -> 
     assert all(not hit.path.endswith("notes.md") for hit in store.search_text("walrus operator", 5))
 
 
-def test_a_lost_or_damaged_index_is_rebuilt_from_sqlite(ingested_data: Path, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_lost_or_damaged_index_is_rebuilt_from_sqlite(ingested_data: Path, embedder, tmp_path: Path) -> None:
     data = tmp_path / "data"
     shutil.copytree(ingested_data, data)
     expected = [hit.chunk_id for hit in _store(data, embedder).search_text("for loops over a sequence", 4)]
@@ -62,7 +62,7 @@ def test_a_lost_or_damaged_index_is_rebuilt_from_sqlite(ingested_data: Path, emb
     assert [hit.chunk_id for hit in _store(data, embedder).search_text("for loops over a sequence", 4)] == expected
 
 
-def test_a_serving_process_sees_another_process_ingest(ingested_data: Path, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_serving_process_sees_another_process_ingest(ingested_data: Path, embedder, tmp_path: Path) -> None:
     data = tmp_path / "data"
     shutil.copytree(ingested_data, data)
     serving, ingesting = _store(data, embedder), _store(data, embedder)
@@ -85,13 +85,15 @@ def test_large_indexes_are_ivf_and_still_find_their_vectors() -> None:
     assert [nearest(ivf, vectors[i], 1)[0][0] for i in (0, 1234, 2999)] == [100, 1334, 3099]
 
 
-def test_bf16_embeddings_agree_with_float32(embedder) -> None:  # type: ignore[no-untyped-def]
+def test_bf16_embeddings_agree_with_float32(embedder) -> None:
     from shared.embeddings import SentenceEmbedder
     from shared.settings import EmbeddingPrecision
 
-    texts = ["Lists are mutable sequences, typically used to store collections of homogeneous items.",
-             "The with statement is used to wrap the execution of a block with methods defined by a context manager.",
-             "def f(x):\n    return x * 2"]
+    texts = [
+        "Lists are mutable sequences, typically used to store collections of homogeneous items.",
+        "The with statement is used to wrap the execution of a block with methods defined by a context manager.",
+        "def f(x):\n    return x * 2",
+    ]
     fp32 = SentenceEmbedder(precision=EmbeddingPrecision.FP32).embed(texts)
     bf16 = SentenceEmbedder(precision=EmbeddingPrecision.BF16).embed(texts)
     assert np.allclose(np.linalg.norm(bf16, axis=1), 1.0, atol=1e-5)

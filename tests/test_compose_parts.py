@@ -53,8 +53,9 @@ def test_model_output_never_reaches_the_terminal_as_control_sequences() -> None:
     shown = displayable(hostile)
     assert shown == "ok red tab and"
     assert all(ch.isprintable() for ch in shown)
-    status = status_text(StatusFacts(SyncStatus(state=SyncState.REFUSED, last_error="bad\x1b[2Jtoken"), None, None,
-                                     "q8q4", 75, True))
+    status = status_text(
+        StatusFacts(SyncStatus(state=SyncState.REFUSED, last_error="bad\x1b[2Jtoken"), None, None, "q8q4", 75, True)
+    )
     assert "\x1b" not in status.plain and "badtoken" in status.plain
 
 

@@ -32,9 +32,9 @@ async def _letter_without_suggestion(pilot: Pilot) -> None:
     editor.move_cursor((0, 0))  # nothing before the cursor: no suggestion, so nothing varies
 
 
-def test_main_screen_with_the_notes_panel(app: ComposeApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_main_screen_with_the_notes_panel(app: ComposeApp, snap_compare) -> None:
     assert snap_compare(app, press=["f2"], terminal_size=SIZE, run_before=_letter_without_suggestion)
 
 
-def test_help_screen(app: ComposeApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+def test_help_screen(app: ComposeApp, snap_compare) -> None:
     assert snap_compare(app, press=["f1"], terminal_size=SIZE, run_before=_letter_without_suggestion)

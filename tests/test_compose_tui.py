@@ -64,7 +64,9 @@ async def type_and_wait(app: ComposeApp, pilot: Pilot, text: str) -> str:
 
 @pytest.fixture
 def compose_settings(tmp_path: Path, model_cache: Path) -> Settings:
-    return load_settings(cache_dir=model_cache, compose={"recovery_dir": tmp_path / "recovery", "autosave_interval_s": 0.1})
+    return load_settings(
+        cache_dir=model_cache, compose={"recovery_dir": tmp_path / "recovery", "autosave_interval_s": 0.1}
+    )
 
 
 @pytest.fixture
@@ -90,8 +92,13 @@ def held_stream(engine: SuggestionEngine, monkeypatch: pytest.MonkeyPatch) -> It
     however soon the model would have ended it (a newline, a loop): no race.
     """
     release = threading.Event()
-    monkeypatch.setattr(engine, "settings", engine.settings.model_copy(
-        update={"max_suggestion_tokens": 64, "stop_at_sentence_end": False, "stop_at_newline": False}))
+    monkeypatch.setattr(
+        engine,
+        "settings",
+        engine.settings.model_copy(
+            update={"max_suggestion_tokens": 64, "stop_at_sentence_end": False, "stop_at_newline": False}
+        ),
+    )
     real_suggest = engine.suggest
 
     def suggest(text: str, *, on_text: Callable[[str], None] | None = None, **options: object) -> object:
@@ -115,7 +122,9 @@ def test_typing_shows_a_suggestion_and_tab_inserts_it(app: ComposeApp) -> None:
         await pilot.press("tab")
         assert app.editor.text == OPENING + ghost
         assert app.last_suggestion is not None and app.last_suggestion.first_text_ms is not None
-        assert "first token" in str(app.query_one(StatusBar).render()) and "KV q8q4" in str(app.query_one(StatusBar).render())
+        assert "first token" in str(app.query_one(StatusBar).render()) and "KV q8q4" in str(
+            app.query_one(StatusBar).render()
+        )
 
     run_app(app, scenario)
 
@@ -127,7 +136,7 @@ def test_ctrl_right_inserts_one_word(app: ComposeApp) -> None:
         word = ghost[: len(ghost) - len(ghost.lstrip())] + ghost.lstrip().split(" ")[0]
         await pilot.press("ctrl+right")
         assert app.editor.text == "The quick brown fox jumps over the" + word
-        assert app.editor.suggestion == ghost[len(word):]  # the rest stays
+        assert app.editor.suggestion == ghost[len(word) :]  # the rest stays
 
     run_app(app, scenario)
 
@@ -164,8 +173,11 @@ def test_backspace_and_retype_are_served_from_the_cache(app: ComposeApp) -> None
     async def scenario(app: ComposeApp, pilot: Pilot) -> None:
         ghost = await type_and_wait(app, pilot, OPENING)
         await type_text(pilot, " x")  # off the suggestion: a new one is made for the new text
-        await wait_until(pilot, lambda: app.editor.prefix.endswith(" x") and app.editor.suggestion
-                         and not app.editor.streaming, "a suggestion after ' x'")
+        await wait_until(
+            pilot,
+            lambda: app.editor.prefix.endswith(" x") and app.editor.suggestion and not app.editor.streaming,
+            "a suggestion after ' x'",
+        )
         asked = app.suggestions_started
         await pilot.press("backspace", "backspace")
         assert app.editor.suggestion == ghost  # at once: no model call, no pause
@@ -193,16 +205,20 @@ def test_a_keystroke_while_a_suggestion_streams_cancels_it(app: ComposeApp, held
     run_app(app, scenario)
 
 
-def test_unsaved_text_survives_a_kill_and_is_offered_back(assistant: CompositionAssistant,
-                                                          compose_settings: Settings, tmp_path: Path) -> None:
+def test_unsaved_text_survives_a_kill_and_is_offered_back(
+    assistant: CompositionAssistant, compose_settings: Settings, tmp_path: Path
+) -> None:
     file = tmp_path / "letter.txt"
     file.write_text("Dear team,\n")
     first = ComposeApp(assistant, compose_settings, file)
 
     async def write_then_die(app: ComposeApp, pilot: Pilot) -> None:
         await type_text(pilot, "the release is on Friday")
-        await wait_until(pilot, lambda: app.recovery.read() is not None
-                         and app.recovery.read().text.endswith("Friday"), "an autosave")  # type: ignore[union-attr]
+        await wait_until(
+            pilot,
+            lambda: app.recovery.read() is not None and app.recovery.read().text.endswith("Friday"),
+            "an autosave",
+        )
         kept = tmp_path / "kept.json"
         shutil.copy(app.recovery.path, kept)  # what a kill -9 now would leave behind
         app.recovery.path.unlink()
@@ -232,7 +248,7 @@ def test_help_lists_every_key_and_the_notes_panel_toggles(app: ComposeApp) -> No
         assert panel.display
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
-        listed = " ".join(app.screen.query_one("DataTable").get_column_at(0))  # type: ignore[attr-defined]
+        listed = " ".join(app.screen.query_one("DataTable").get_column_at(0))
         for key in ("tab", "ctrl+right", "escape", "ctrl+s", "f1", "f2", "f5", "f6", "ctrl+q"):
             assert key in listed, key
         await pilot.press("escape")
@@ -245,26 +261,45 @@ def test_help_lists_every_key_and_the_notes_panel_toggles(app: ComposeApp) -> No
 
 
 def test_with_memory_notes_show_and_with_the_cloud_stopped_suggestions_go_on(
-    cloud_settings: Settings, embedder, query_embedder, tmp_path: Path, model_cache: Path,  # type: ignore[no-untyped-def]
+    cloud_settings: Settings,
+    embedder,
+    query_embedder,
+    tmp_path: Path,
+    model_cache: Path,
 ) -> None:
     service = CloudService(cloud_settings, writer_kind=WriterKind.EXTRACTIVE, embedder=embedder)
     token = service.tokens.create("writer")
     server = LocalServer(service).__enter__()
-    settings = cloud_settings.model_copy(update={
-        "client": cloud_settings.client.model_copy(update={
-            "sync_interval_s": 0.3, "request_poll_interval_s": 0.05, "sync_max_backoff_s": 0.5,
-            "min_request_interval_s": 0.0, "min_request_context_chars": 50, "reselect_after_chars": 1,
-            "timeout_s": 5.0, "max_retries": 0}),
-        "compose": cloud_settings.compose.model_copy(update={"recovery_dir": tmp_path / "recovery", "status_refresh_s": 0.1}),
-    })
+    settings = cloud_settings.model_copy(
+        update={
+            "client": cloud_settings.client.model_copy(
+                update={
+                    "sync_interval_s": 0.3,
+                    "request_poll_interval_s": 0.05,
+                    "sync_max_backoff_s": 0.5,
+                    "min_request_interval_s": 0.0,
+                    "min_request_context_chars": 50,
+                    "reselect_after_chars": 1,
+                    "timeout_s": 5.0,
+                    "max_retries": 0,
+                }
+            ),
+            "compose": cloud_settings.compose.model_copy(
+                update={"recovery_dir": tmp_path / "recovery", "status_refresh_s": 0.1}
+            ),
+        }
+    )
     engine = SuggestionEngine(settings.engine, model_cache)
     memory = LocalMemory(tmp_path / "memory", query_embedder, ivf_threshold=50_000)
-    assistant = CompositionAssistant(settings, engine, query_embedder, memory,
-                                     CloudClient(server.url, token, timeout_s=5, max_retries=0))
+    assistant = CompositionAssistant(
+        settings, engine, query_embedder, memory, CloudClient(server.url, token, timeout_s=5, max_retries=0)
+    )
     assistant.start()
     app = ComposeApp(assistant, settings, None)
-    text = ("Classes provide a means of bundling data and functionality together. Creating a new class "
-            "creates a new type of object, allowing new instances of that type to be")
+    text = (
+        "Classes provide a means of bundling data and functionality together. Creating a new class "
+        "creates a new type of object, allowing new instances of that type to be"
+    )
 
     def status() -> str:
         return str(app.query_one(StatusBar).render())
@@ -285,8 +320,11 @@ def test_with_memory_notes_show_and_with_the_cloud_stopped_suggestions_go_on(
         # Words no note or model would predict: the notes can be good enough that the writer types
         # straight through their ghost text, and then no new suggestion is needed (seen in CI).
         await type_text(pilot, " Zebras can have")
-        await wait_until(pilot, lambda: app.suggestions_started > asked and app.editor.suggestion
-                         and not app.editor.streaming, "a suggestion while offline")
+        await wait_until(
+            pilot,
+            lambda: app.suggestions_started > asked and app.editor.suggestion and not app.editor.streaming,
+            "a suggestion while offline",
+        )
 
     try:
         run_app(app, scenario, size=(140, 30))

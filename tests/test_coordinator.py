@@ -23,9 +23,14 @@ class Clock:
 
 
 def _coordinator(clock: Clock, **settings: object) -> MemoryRequestCoordinator:
-    defaults = {"min_request_interval_s": 10, "drift_changed_chars": 100, "drift_embedding_distance": 0.2,
-                "min_request_context_chars": 200, "pending_request_timeout_s": 60}
-    return MemoryRequestCoordinator(ClientSettings(**(defaults | settings)), clock)
+    defaults = {
+        "min_request_interval_s": 10,
+        "drift_changed_chars": 100,
+        "drift_embedding_distance": 0.2,
+        "min_request_context_chars": 200,
+        "pending_request_timeout_s": 60,
+    }
+    return MemoryRequestCoordinator(ClientSettings.model_validate(defaults | settings), clock)
 
 
 def _answered_once(clock: Clock) -> MemoryRequestCoordinator:

@@ -50,10 +50,17 @@ def server_deltas(tmp_path: Path) -> tuple[list[dict], list[set[str]]]:
     log = MemoryLog.open(CloudSettings(data_dir=tmp_path / "server", tenant_note_cap=3 * NOTES_PER_VERSION))
     for version in range(VERSIONS):
         request = log.create_request("writer", MemoryRequest(context="context"))
-        log.commit_request(request.request_id, "writer", [
-            NewNote(f"Note {version}.{i}: a list keeps its items in the order they were added.",
-                    (NoteSource(chunk_id=version * 10 + i, path="doc.txt", start=0, end=9),))
-            for i in range(NOTES_PER_VERSION)])
+        log.commit_request(
+            request.request_id,
+            "writer",
+            [
+                NewNote(
+                    f"Note {version}.{i}: a list keeps its items in the order they were added.",
+                    (NoteSource(chunk_id=version * 10 + i, path="doc.txt", start=0, end=9),),
+                )
+                for i in range(NOTES_PER_VERSION)
+            ],
+        )
     deltas = [log.delta("writer", version, 1) for version in range(VERSIONS)]
     assert [delta.version for delta in deltas] == list(range(1, VERSIONS + 1))
     live: list[set[str]] = [set()]
@@ -63,8 +70,9 @@ def server_deltas(tmp_path: Path) -> tuple[list[dict], list[set[str]]]:
     return [delta.model_dump(mode="json") for delta in deltas], live
 
 
-def test_killing_the_client_mid_apply_loses_and_duplicates_nothing(tmp_path: Path, onnx_cache: Path,
-                                                                    query_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_killing_the_client_mid_apply_loses_and_duplicates_nothing(
+    tmp_path: Path, onnx_cache: Path, query_embedder
+) -> None:
     deltas, live = server_deltas(tmp_path)
     deltas_file = tmp_path / "deltas.json"
     deltas_file.write_text(json.dumps(deltas))
@@ -75,8 +83,13 @@ def test_killing_the_client_mid_apply_loses_and_duplicates_nothing(tmp_path: Pat
         before = LocalMemory(folder, query_embedder, 50_000)
         start_version = before.version
         before.close()
-        child = subprocess.Popen([sys.executable, "-c", APPLYING_CHILD, str(folder), str(onnx_cache), str(deltas_file)],
-                                 stdout=subprocess.PIPE, text=True, cwd=ROOT, env=hermetic_env())
+        child = subprocess.Popen(
+            [sys.executable, "-c", APPLYING_CHILD, str(folder), str(onnx_cache), str(deltas_file)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=hermetic_env(),
+        )
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         time.sleep(rng.uniform(0.0, 0.4))
         child.kill()  # SIGKILL: no cleanup of any kind
@@ -96,12 +109,27 @@ def test_killing_the_client_mid_apply_loses_and_duplicates_nothing(tmp_path: Pat
     assert mid_run_kills >= TRIALS // 2, reached
 
 
-def _serve(data: Path, model_cache: Path) -> tuple[subprocess.Popen[str], str]:
+def _serve(data: Path, model_cache: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_loopback_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "client.cli", "cloud", "serve", "--llm", "extractive", "--port", str(port), "--data-dir", str(data)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
-        env=hermetic_env(HYBRIDRAG_CACHE_DIR=str(model_cache), HYBRIDRAG_CONFIG=str(data / "absent.toml")))
+        [
+            sys.executable,
+            "-m",
+            "client.cli",
+            "cloud",
+            "serve",
+            "--llm",
+            "extractive",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=hermetic_env(HYBRIDRAG_CACHE_DIR=str(model_cache), HYBRIDRAG_CONFIG=str(data / "absent.toml")),
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -119,14 +147,21 @@ def test_killing_the_cloud_mid_job_finishes_every_request_once(cloud_settings: S
     with TokenStore.open(cloud_settings.cloud) as store:
         token = store.create("writer")
     headers = {"Authorization": f"Bearer {token}"}
-    contexts = ["How do I add an item to the end of a list?", "What does a class statement create?",
-                "How does a for loop iterate over a sequence?", "What is a list comprehension?"]
+    contexts = [
+        "How do I add an item to the end of a list?",
+        "What does a class statement create?",
+        "How does a for loop iterate over a sequence?",
+        "What is a list comprehension?",
+    ]
     rng = random.Random(9)
     accepted = []
     for trial in range(TRIALS):
         process, url = _serve(data, model_cache)
-        answer = httpx.post(f"{url}/v1/memory/requests", headers=headers,
-                            json={"context": f"{contexts[trial % len(contexts)]} (draft {trial})"})
+        answer = httpx.post(
+            f"{url}/v1/memory/requests",
+            headers=headers,
+            json={"context": f"{contexts[trial % len(contexts)]} (draft {trial})"},
+        )
         assert answer.status_code == 202
         accepted.append(answer.json()["request_id"])
         time.sleep(rng.uniform(0.0, 0.3))

@@ -32,8 +32,11 @@ fetches = st.lists(st.tuples(st.integers(-3, 2), st.integers(1, 8), st.booleans(
 def commit_batches(log: MemoryLog, chosen: list[list[int]]) -> None:
     for batch in chosen:
         request = log.create_request(TENANT, MemoryRequest(context="some context"))
-        log.commit_request(request.request_id, TENANT,
-                           [NewNote(TEXTS[i], (NoteSource(chunk_id=i, path="doc.txt", start=0, end=10),)) for i in batch])
+        log.commit_request(
+            request.request_id,
+            TENANT,
+            [NewNote(TEXTS[i], (NoteSource(chunk_id=i, path="doc.txt", start=0, end=10),)) for i in batch],
+        )
 
 
 def apply(memory: LocalMemory, delta: MemoryDelta) -> None:
@@ -48,8 +51,11 @@ def apply(memory: LocalMemory, delta: MemoryDelta) -> None:
 # Found by hand, kept: at version 1 the client receives a delta from 0 to 2 (another process took the first
 # page), and the note evicted at version 2 was added at 1: in neither of that delta's lists.
 @example(chosen=[[0, 1, 2, 3], [4]], arrivals=[(0, 8, False), (-1, 8, False)])
-def test_any_arrival_order_converges_to_the_server(query_embedder, chosen: list[list[int]],  # type: ignore[no-untyped-def]
-                                                   arrivals: list[tuple[int, int, bool]]) -> None:
+def test_any_arrival_order_converges_to_the_server(
+    query_embedder,
+    chosen: list[list[int]],
+    arrivals: list[tuple[int, int, bool]],
+) -> None:
     with tempfile.TemporaryDirectory() as folder:
         log = MemoryLog.open(CloudSettings(data_dir=Path(folder) / "cloud", tenant_note_cap=NOTE_CAP))
         memory = LocalMemory(Path(folder) / "local", query_embedder, ivf_threshold=50_000)

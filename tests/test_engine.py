@@ -54,7 +54,7 @@ def test_the_same_prompt_again_evaluates_one_token(engine: SuggestionEngine, doc
 def test_prefill_while_typing_leaves_only_the_last_word_for_the_pause(engine: SuggestionEngine, docs_text: str) -> None:
     text = docs_text[:1500]
     end = text.rindex(" ", 0, 1400)
-    engine.suggest(text[:end - 300])
+    engine.suggest(text[: end - 300])
     evaluated = engine.prefill(text[: end + 1])  # a word was just finished with a space
     assert evaluated > 20  # the 300 typed characters, evaluated before the pause
     at_pause = engine.suggest(text[: end + 1] + "fo")
@@ -127,7 +127,7 @@ def test_a_cold_prefill_is_cancelled_between_chunks(engine: SuggestionEngine, do
     checks = []
     result = engine.suggest(
         "A document the cache has never seen. " + docs_text,
-        should_cancel=lambda: checks.append(1) or len(checks) > 1,  # cancel after the first chunk
+        should_cancel=lambda: bool(checks.append(1)) or len(checks) > 1,  # type: ignore[func-returns-value]  # cancel after the first chunk
     )
     assert result.stop_reason is StopReason.CANCELLED
     assert result.evaluated_tokens == engine.settings.prefill_chunk_tokens < result.prompt_tokens
@@ -207,7 +207,8 @@ def test_the_unfinished_word_is_re_spelled_not_repeated(engine: SuggestionEngine
     result = engine.suggest(text)
     assert result.healed == healed
     assert result.text and not result.text[0].isspace()  # continues the word, no stray space
-    assert result.first_text_ms is not None and result.first_text_ms >= result.first_token_ms
+    assert result.first_text_ms is not None and result.first_token_ms is not None
+    assert result.first_text_ms >= result.first_token_ms
 
 
 def test_a_finished_word_is_not_repeated(engine: SuggestionEngine) -> None:

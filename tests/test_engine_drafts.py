@@ -17,9 +17,19 @@ JSON_TEXT = "To pretty-print, call json.du"
 @pytest.fixture(scope="module")
 def engines(model_cache: Path) -> Iterator[dict[str, SuggestionEngine]]:
     """The base model with and without drafting (the adapter has tests of its own)."""
-    made = {name: SuggestionEngine(EngineSettings(memory_adapter=False, background_prefill=False, copy_from_memory=on,
-                                                  prompt_lookup=on, max_suggestion_tokens=24), model_cache)
-            for name, on in (("drafting", True), ("plain", False))}
+    made = {
+        name: SuggestionEngine(
+            EngineSettings(
+                memory_adapter=False,
+                background_prefill=False,
+                copy_from_memory=on,
+                prompt_lookup=on,
+                max_suggestion_tokens=24,
+            ),
+            model_cache,
+        )
+        for name, on in (("drafting", True), ("plain", False))
+    }
     yield made
     for engine in made.values():
         engine.close()
@@ -31,7 +41,8 @@ def test_a_note_that_holds_the_next_words_is_quoted(engines: dict[str, Suggestio
     quoted = drafting.suggest(JSON_TEXT, stop_at_sentence_end=False)
     assert quoted.text.startswith("mps(obj, indent=4")
     assert "mps(obj, indent=4, sort_keys=True)".startswith(quoted.text) or quoted.text.startswith(
-        "mps(obj, indent=4, sort_keys=True)")
+        "mps(obj, indent=4, sort_keys=True)"
+    )
     assert quoted.accepted_draft_tokens >= 5
     drafting.set_memory("")
     alone = drafting.suggest(JSON_TEXT, stop_at_sentence_end=False)

@@ -10,8 +10,10 @@ from shared.settings import EngineSettings
 
 pytestmark = pytest.mark.slow
 
-BLOCK = ("Notes:\n- A class bundles data and functionality together.\n"
-         "- Creating a class creates a new type of object, allowing new instances of that type to be made.\n\n")
+BLOCK = (
+    "Notes:\n- A class bundles data and functionality together.\n"
+    "- Creating a class creates a new type of object, allowing new instances of that type to be made.\n\n"
+)
 OTHER_BLOCK = "Notes:\n- The del statement removes an item from a list given its index.\n\n"
 
 
@@ -26,7 +28,9 @@ def _prompt_start(engine: SuggestionEngine, length: int) -> list[int]:
     return list(engine._llm.input_ids[:length])
 
 
-def test_the_memory_block_is_pinned_when_the_text_outgrows_the_window(memory_engine: SuggestionEngine, docs_text: str) -> None:
+def test_the_memory_block_is_pinned_when_the_text_outgrows_the_window(
+    memory_engine: SuggestionEngine, docs_text: str
+) -> None:
     long_text = docs_text * 2  # about 2,000 tokens in a 1,024-token window
     memory_engine.suggest(long_text)
     memory_engine.set_memory(BLOCK)
@@ -38,7 +42,9 @@ def test_the_memory_block_is_pinned_when_the_text_outgrows_the_window(memory_eng
     assert memory_engine.active_memory == BLOCK
 
 
-def test_suggestions_go_on_with_the_old_block_until_the_new_one_is_prefilled(memory_engine: SuggestionEngine, docs_text: str) -> None:
+def test_suggestions_go_on_with_the_old_block_until_the_new_one_is_prefilled(
+    memory_engine: SuggestionEngine, docs_text: str
+) -> None:
     text = docs_text[:2500]
     memory_engine.suggest(text)
     memory_engine.set_memory(BLOCK)
@@ -57,7 +63,9 @@ def test_suggestions_go_on_with_the_old_block_until_the_new_one_is_prefilled(mem
     assert after.reused_tokens > 500
 
 
-def test_setting_the_same_block_again_changes_nothing_and_an_empty_block_removes_it(memory_engine: SuggestionEngine, docs_text: str) -> None:
+def test_setting_the_same_block_again_changes_nothing_and_an_empty_block_removes_it(
+    memory_engine: SuggestionEngine, docs_text: str
+) -> None:
     memory_engine.suggest(docs_text[:800])
     memory_engine.set_memory(OTHER_BLOCK)
     memory_engine.wait_for_memory(timeout_s=120)
@@ -70,7 +78,9 @@ def test_setting_the_same_block_again_changes_nothing_and_an_empty_block_removes
     assert memory_engine.suggest(docs_text[:800]).memory_tokens == 0
 
 
-def test_a_text_that_moved_on_is_caught_up_in_the_background_before_the_switch(memory_engine: SuggestionEngine, docs_text: str) -> None:
+def test_a_text_that_moved_on_is_caught_up_in_the_background_before_the_switch(
+    memory_engine: SuggestionEngine, docs_text: str
+) -> None:
     memory_engine.suggest(docs_text[:1000])
     memory_engine.set_memory(BLOCK)
     assert memory_engine.wait_for_memory(timeout_s=120)

@@ -76,7 +76,7 @@ def test_metrics_agree_with_hand_computed_values() -> None:
 
 def test_keystroke_replay_accepts_only_what_is_right() -> None:
     reference = " sat on the mat"
-    perfect = replay_keystrokes("The cat", reference, lambda text: reference[len(text) - len("The cat"):])
+    perfect = replay_keystrokes("The cat", reference, lambda text: reference[len(text) - len("The cat") :])
     assert perfect.typed == 4 and perfect.accepted_words == 4 and perfect.suggestions == 1  # one accept per word
     useless = replay_keystrokes("The cat", reference, lambda _: " barked loudly")
     assert useless.typed == len(reference) and useless.savings == 0.0 and useless.suggestions == 4
@@ -103,12 +103,14 @@ def test_stale_memory_is_asked_for_an_earlier_sentence_end() -> None:
 def test_code_listings_are_not_part_of_a_cases_prose() -> None:
     prose = document_prose(PYTHON_DOCS_DIR / "tutorial" / "controlflow.rst.txt")
     assert prose and ">>>" not in prose and "for Statements\n\nThe for statement" in prose  # headings stay paragraphs
-    assert all(len(case.prefix) <= MAX_PREFIX_CHARS + 1 for case in make_cases(PYTHON_DOCS_DIR / "tutorial", 10,
-                                                                                 eval_split_only=False))
+    assert all(
+        len(case.prefix) <= MAX_PREFIX_CHARS + 1
+        for case in make_cases(PYTHON_DOCS_DIR / "tutorial", 10, eval_split_only=False)
+    )
 
 
 def test_a_replayed_suggestion_stops_once_it_leaves_the_reference() -> None:
-    wanted = "the class inheritance mechanism".split()
+    wanted = ["the", "class", "inheritance", "mechanism"]
     assert not left_the_words(" the cla", wanted) and not left_the_words(" the class ", wanted)
     assert left_the_words(" the cat", wanted) and left_the_words(" a ", wanted)  # a word went wrong
     assert left_the_words(" the class inheritance mechanism ", wanted)  # everything left was suggested
@@ -118,7 +120,9 @@ def test_eval_refuses_bad_arguments_before_loading_anything(tmp_path: Path) -> N
     corpus = PYTHON_DOCS_DIR / "tutorial"
     neither = hybridrag("eval", "--corpus", str(corpus), cache=tmp_path)
     assert neither.returncode != 0 and "exactly one of --cases FILE or --make-cases N" in neither.stderr
-    unknown = hybridrag("eval", "--corpus", str(corpus), "--make-cases", "2", "--systems", "client,psychic", cache=tmp_path)
+    unknown = hybridrag(
+        "eval", "--corpus", str(corpus), "--make-cases", "2", "--systems", "client,psychic", cache=tmp_path
+    )
     assert unknown.returncode != 0 and "Unknown system(s) psychic" in unknown.stderr
     (tmp_path / "cases.jsonl").write_text('{"doc_id": "nowhere.rst.txt", "prefix": "x", "reference": "y"}\n')
     elsewhere = hybridrag("eval", "--corpus", str(corpus), "--cases", str(tmp_path / "cases.jsonl"), cache=tmp_path)

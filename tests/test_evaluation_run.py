@@ -16,8 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_a_cases_own_document_is_held_out_of_retrieval(ingested_data: Path, cloud_corpus: Path, embedder,  # type: ignore[no-untyped-def]
-                                                       tmp_path: Path) -> None:
+def test_a_cases_own_document_is_held_out_of_retrieval(
+    ingested_data: Path,
+    cloud_corpus: Path,
+    embedder,
+    tmp_path: Path,
+) -> None:
     import shutil
 
     shutil.copytree(ingested_data, tmp_path / "data")
@@ -38,9 +42,22 @@ def test_a_cases_own_document_is_held_out_of_retrieval(ingested_data: Path, clou
 @pytest.mark.timeout(2700)  # two evaluation runs of a few minutes each; room for a busy machine
 def test_eval_scores_four_systems_and_reuses_its_notes(cloud_corpus: Path, client_cache: Path, tmp_path: Path) -> None:
     out = tmp_path / "reports" / "eval.json"
-    first = hybridrag("eval", "--corpus", str(cloud_corpus), "--make-cases", "3", "--all-documents", "--writer",
-                      "extractive", "--systems", "client,hybrid,hybrid-stale,rag", "--out", str(out), cache=client_cache,
-                      timeout_s=1200)
+    first = hybridrag(
+        "eval",
+        "--corpus",
+        str(cloud_corpus),
+        "--make-cases",
+        "3",
+        "--all-documents",
+        "--writer",
+        "extractive",
+        "--systems",
+        "client,hybrid,hybrid-stale,rag",
+        "--out",
+        str(out),
+        cache=client_cache,
+        timeout_s=1200,
+    )
     assert first.returncode == 0, first.stderr
     report = json.loads(out.read_text())
     assert report["cases"] == 3 and list(report["summary"]) == ["client", "hybrid", "hybrid-stale", "rag"]
@@ -61,17 +78,34 @@ def test_eval_scores_four_systems_and_reuses_its_notes(cloud_corpus: Path, clien
     assert report["setup"]["notes_written"]["written"] == 6 and "targets" in report
     assert set(report["summary"]["hybrid"]["vs_client"]) == {"rouge_l", "gleu", "keystroke_savings"}
 
-    again = hybridrag("eval", "--corpus", str(cloud_corpus), "--cases", str(out.with_suffix(".cases.jsonl")),
-                      "--writer", "extractive", "--systems", "hybrid,hybrid-stale", "--out", str(out), cache=client_cache,
-                      timeout_s=1200)
+    again = hybridrag(
+        "eval",
+        "--corpus",
+        str(cloud_corpus),
+        "--cases",
+        str(out.with_suffix(".cases.jsonl")),
+        "--writer",
+        "extractive",
+        "--systems",
+        "hybrid,hybrid-stale",
+        "--out",
+        str(out),
+        cache=client_cache,
+        timeout_s=1200,
+    )
     assert again.returncode == 0, again.stderr
     rerun = json.loads(out.read_text())
     assert rerun["setup"]["notes_written"] == {"written": 0, "cached": 6, "seconds": 0.0}
-    assert [case["systems"]["hybrid"]["notes"] for case in rerun["per_case"]] == \
-        [case["systems"]["hybrid"]["notes"] for case in report["per_case"]]
+    assert [case["systems"]["hybrid"]["notes"] for case in rerun["per_case"]] == [
+        case["systems"]["hybrid"]["notes"] for case in report["per_case"]
+    ]
 
-    drawn = subprocess.run([sys.executable, str(ROOT / "scripts" / "eval_report.py"), str(out)],
-                           capture_output=True, text=True, timeout=120)
+    drawn = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "eval_report.py"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert drawn.returncode == 0, drawn.stderr
     assert "| `hybrid` |" in out.with_suffix(".md").read_text()
     assert out.with_suffix(".png").read_bytes().startswith(b"\x89PNG")

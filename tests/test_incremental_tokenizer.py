@@ -61,6 +61,11 @@ def test_unsafe_vocabularies_fall_back_to_whole_text() -> None:
     assert not cuts_are_token_stable(is_spm=True, pieces=[b"a", b". "])
     assert cuts_are_token_stable(is_spm=True, pieces=[b"a", b" the", b"\n\n", b"."])
     calls: list[str] = []
-    tokenizer = IncrementalTokenizer(lambda p: calls.append(p) or [0], bos=[], cuts_are_safe=False)
+
+    def tokenize(text: str) -> list[int]:
+        calls.append(text)
+        return [0]
+
+    tokenizer = IncrementalTokenizer(tokenize, bos=[], cuts_are_safe=False)
     tokenizer.tokenize("One. Two.\nThree")
     assert calls == ["One. Two.\nThree"]

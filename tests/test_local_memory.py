@@ -1,5 +1,6 @@
 """The client's local memory: atomic deltas, replays, repair on open, search."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,17 +20,22 @@ FACTS = [
 
 
 def _note(i: int, version: int) -> MemoryNote:
-    return MemoryNote(note_id=f"{i:032x}", version=version, text=FACTS[i],
-                      sources=[NoteSource(chunk_id=i, path=f"doc{i}.rst", start=0, end=10)])
+    return MemoryNote(
+        note_id=f"{i:032x}",
+        version=version,
+        text=FACTS[i],
+        sources=[NoteSource(chunk_id=i, path=f"doc{i}.rst", start=0, end=10)],
+    )
 
 
 def _delta(since: int, version: int, added: list[MemoryNote], removed: list[str] = ()) -> MemoryDelta:  # type: ignore[assignment]
-    return MemoryDelta(since=since, version=version, latest_version=version, added=added, removed=list(removed),
-                       has_more=False)
+    return MemoryDelta(
+        since=since, version=version, latest_version=version, added=added, removed=list(removed), has_more=False
+    )
 
 
 @pytest.fixture
-def memory(tmp_path: Path, query_embedder) -> LocalMemory:  # type: ignore[no-untyped-def]
+def memory(tmp_path: Path, query_embedder) -> Iterator[LocalMemory]:
     opened = LocalMemory(tmp_path / "memory", query_embedder, ivf_threshold=50_000)
     yield opened
     opened.close()
@@ -67,7 +73,7 @@ def test_a_delta_past_a_gap_is_refused(memory: LocalMemory) -> None:
     assert memory.version == 0
 
 
-def test_search_finds_the_nearest_note(memory: LocalMemory, query_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_search_finds_the_nearest_note(memory: LocalMemory, query_embedder) -> None:
     memory.apply_delta(_delta(0, 1, [_note(i, 1) for i in range(len(FACTS))]))
     hits = memory.search(query_embedder.embed_one("How do I delete an element of a list by position?"), 2)
     assert hits[0].text == FACTS[1] and hits[0].score > hits[1].score
@@ -80,12 +86,14 @@ def test_replace_all_makes_the_memory_exactly_the_given_notes(memory: LocalMemor
     assert applied.removed == (_note(0, 1).note_id,) and [n.note_id for n in applied.added] == [_note(3, 2).note_id]
 
 
-def test_a_crash_before_the_commit_leaves_the_previous_version_whole(tmp_path: Path, query_embedder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_crash_before_the_commit_leaves_the_previous_version_whole(
+    tmp_path: Path, query_embedder, monkeypatch
+) -> None:
     folder = tmp_path / "memory"
     memory = LocalMemory(folder, query_embedder, ivf_threshold=50_000)
     memory.apply_delta(_delta(0, 1, [_note(0, 1)]))
 
-    def crash_after_writing_the_index(self, index, generation):  # type: ignore[no-untyped-def]
+    def crash_after_writing_the_index(self, index, generation):
         original_save(self, index, generation)
         raise KeyboardInterrupt("killed between the index rename and the commit")
 
@@ -108,7 +116,7 @@ def test_a_crash_before_the_commit_leaves_the_previous_version_whole(tmp_path: P
 
 
 @pytest.mark.parametrize("damage", ["missing", "garbage", "stale"])
-def test_an_index_that_disagrees_with_sqlite_is_rebuilt_on_open(tmp_path: Path, query_embedder, damage: str) -> None:  # type: ignore[no-untyped-def]
+def test_an_index_that_disagrees_with_sqlite_is_rebuilt_on_open(tmp_path: Path, query_embedder, damage: str) -> None:
     folder = tmp_path / "memory"
     memory = LocalMemory(folder, query_embedder, ivf_threshold=50_000)
     memory.apply_delta(_delta(0, 1, [_note(i, 1) for i in range(3)]))
@@ -128,7 +136,7 @@ def test_an_index_that_disagrees_with_sqlite_is_rebuilt_on_open(tmp_path: Path, 
     reopened.close()
 
 
-def test_the_index_becomes_ivf_past_the_threshold_and_still_finds_notes(tmp_path: Path, query_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_the_index_becomes_ivf_past_the_threshold_and_still_finds_notes(tmp_path: Path, query_embedder) -> None:
     memory = LocalMemory(tmp_path / "memory", query_embedder, ivf_threshold=3)
     memory.apply_delta(_delta(0, 1, [_note(i, 1) for i in range(3)]))
     assert memory.index_kind == "flat"
@@ -147,7 +155,9 @@ def test_each_cloud_and_token_has_its_own_folder(tmp_path: Path) -> None:
     assert not (alice / DATABASE_NAME).exists()
 
 
-def test_two_processes_syncing_one_memory_apply_each_delta_once_and_see_each_others_notes(tmp_path: Path, query_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_two_processes_syncing_one_memory_apply_each_delta_once_and_see_each_others_notes(
+    tmp_path: Path, query_embedder
+) -> None:
     folder = tmp_path / "memory"
     tui = LocalMemory(folder, query_embedder, ivf_threshold=50_000)  # e.g. the TUI's sync loop...
     cli = LocalMemory(folder, query_embedder, ivf_threshold=50_000)  # ...and `hybridrag sync` in another terminal
@@ -156,7 +166,7 @@ def test_two_processes_syncing_one_memory_apply_each_delta_once_and_see_each_oth
     assert not cli.apply_delta(first).changed  # the same delta, fetched before the other applied it
     assert cli.apply_delta(_delta(1, 2, [_note(4, 2)], removed=[_note(0, 1).note_id])).changed
     hits = tui.search(query_embedder.embed_one("What runs when a class is instantiated?"), 5)
-    assert [hit.text for hit in hits][0] == FACTS[4] and len(hits) == 2  # the other's change, index included
+    assert next(hit.text for hit in hits) == FACTS[4] and len(hits) == 2  # the other's change, index included
     assert tui.version == cli.version == 2
     tui.close()
     cli.close()

@@ -30,7 +30,7 @@ def test_a_missing_or_corrupt_adapter_gets_one_line_naming_the_file_and_the_fix(
 
 
 def test_a_shipped_adapter_that_changed_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import client.engine.adapter_file as adapter_file
+    from client.engine import adapter_file
 
     folder = tmp_path / "memory_adapter"
     shutil.copytree(ADAPTER_FILE.parent, folder)
@@ -49,8 +49,9 @@ def test_a_shipped_adapter_that_changed_is_refused(tmp_path: Path, monkeypatch: 
 @pytest.fixture(scope="module")
 def tuned(model_cache: Path) -> Iterator[SuggestionEngine]:
     """The adapter alone: no drafting, so what it writes is the model's own reading."""
-    engine = SuggestionEngine(EngineSettings(background_prefill=False, copy_from_memory=False, prompt_lookup=False),
-                              model_cache)
+    engine = SuggestionEngine(
+        EngineSettings(background_prefill=False, copy_from_memory=False, prompt_lookup=False), model_cache
+    )
     yield engine
     engine.close()
 

@@ -1,5 +1,6 @@
 """Choosing the notes for the prompt: stable order, rebuilt only on a material change."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,29 +12,51 @@ from shared.protocol import MemoryDelta, MemoryNote, NoteSource
 from shared.settings import ClientSettings
 
 TOPICS = {
-    "lists": ["Lists are mutable sequences.", "list.append adds one item at the end.",
-              "list.sort sorts the list in place.", "A list slice returns a new list."],
-    "classes": ["A class bundles data and functions.", "Instances are created by calling the class.",
-                "Methods take the instance as their first argument.", "Class variables are shared by all instances."],
+    "lists": [
+        "Lists are mutable sequences.",
+        "list.append adds one item at the end.",
+        "list.sort sorts the list in place.",
+        "A list slice returns a new list.",
+    ],
+    "classes": [
+        "A class bundles data and functions.",
+        "Instances are created by calling the class.",
+        "Methods take the instance as their first argument.",
+        "Class variables are shared by all instances.",
+    ],
 }
 
 
 def _notes(topic: str, version: int, start: int) -> list[MemoryNote]:
-    return [MemoryNote(note_id=f"{start + i:032x}", version=version, text=text,
-                       sources=[NoteSource(chunk_id=start + i, path=f"{topic}.rst", start=0, end=1)])
-            for i, text in enumerate(TOPICS[topic])]
+    return [
+        MemoryNote(
+            note_id=f"{start + i:032x}",
+            version=version,
+            text=text,
+            sources=[NoteSource(chunk_id=start + i, path=f"{topic}.rst", start=0, end=1)],
+        )
+        for i, text in enumerate(TOPICS[topic])
+    ]
 
 
 @pytest.fixture
-def memory(tmp_path: Path, query_embedder) -> LocalMemory:  # type: ignore[no-untyped-def]
+def memory(tmp_path: Path, query_embedder) -> Iterator[LocalMemory]:
     opened = LocalMemory(tmp_path / "memory", query_embedder, ivf_threshold=50_000)
-    opened.apply_delta(MemoryDelta(since=0, version=2, latest_version=2, has_more=False, removed=[],
-                                   added=_notes("lists", 2, 0) + _notes("classes", 1, 100)))
+    opened.apply_delta(
+        MemoryDelta(
+            since=0,
+            version=2,
+            latest_version=2,
+            has_more=False,
+            removed=[],
+            added=_notes("lists", 2, 0) + _notes("classes", 1, 100),
+        )
+    )
     yield opened
     opened.close()
 
 
-def test_the_block_is_ordered_by_version_not_score(memory: LocalMemory, query_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_the_block_is_ordered_by_version_not_score(memory: LocalMemory, query_embedder) -> None:
     selector = MemoryBlockSelector(memory, ClientSettings(notes_in_prompt=8))
     block = selector.select(query_embedder.embed_one("sorting a list"))
     assert [note.version for note in block.notes] == sorted(note.version for note in block.notes)
@@ -41,7 +64,7 @@ def test_the_block_is_ordered_by_version_not_score(memory: LocalMemory, query_em
     assert block.text.count("\n- ") == len(block.notes) == 8
 
 
-def test_a_nearby_query_keeps_the_block_and_a_new_topic_replaces_it(memory: LocalMemory, query_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_nearby_query_keeps_the_block_and_a_new_topic_replaces_it(memory: LocalMemory, query_embedder) -> None:
     selector = MemoryBlockSelector(memory, ClientSettings(notes_in_prompt=3, memory_block_min_change=2))
     lists = selector.select(query_embedder.embed_one("How do I add an item to a Python list?"))
     assert {note.text for note in lists.notes} <= set(TOPICS["lists"])
@@ -51,7 +74,7 @@ def test_a_nearby_query_keeps_the_block_and_a_new_topic_replaces_it(memory: Loca
     assert {note.text for note in classes.notes} <= set(TOPICS["classes"])
 
 
-def test_a_block_showing_a_removed_note_is_rebuilt(memory: LocalMemory, query_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_block_showing_a_removed_note_is_rebuilt(memory: LocalMemory, query_embedder) -> None:
     selector = MemoryBlockSelector(memory, ClientSettings(notes_in_prompt=3, memory_block_min_change=3))
     query = query_embedder.embed_one("How do I add an item to a Python list?")
     block = selector.select(query)

@@ -14,12 +14,14 @@ def _note(text: str, chunk_id: int = 1) -> NewNote:
 
 def _commit(log: MemoryLog, tenant: str, *texts: str) -> int:
     request = log.create_request(tenant, MemoryRequest(context="some context"))
-    return log.commit_request(request.request_id, tenant, [_note(t) for t in texts]).version
+    version = log.commit_request(request.request_id, tenant, [_note(t) for t in texts]).version
+    assert version is not None
+    return version
 
 
 def _replay(log: MemoryLog, tenant: str, page: int) -> tuple[int, dict[str, str]]:
     """What a client ends up with, applying every page of the delta from zero."""
-    version, notes = 0, {}
+    version, notes = 0, dict[str, str]()
     while True:
         delta = log.delta(tenant, version, page)
         for removed in delta.removed:

@@ -13,14 +13,18 @@ from cloud.local_server import LocalServer, free_loopback_port
 from shared.protocol import MemoryDelta, MemoryNote, RequestState, RequestStatus
 from shared.settings import ClientSettings
 
-CONTEXTS = ["How do I remove an item from a list by its index?", "What does a for loop iterate over?",
-            "How do instances of a class get created?"]
+CONTEXTS = [
+    "How do I remove an item from a list by its index?",
+    "What does a for loop iterate over?",
+    "How do instances of a class get created?",
+]
 WAIT_S = 60
 
 
-def _client(server: LocalServer, tenant: str = "alice", **options: object) -> CloudClient:
-    return CloudClient(server.url, server.service.tokens.create(tenant), timeout_s=30,
-                       max_retries=int(options.get("max_retries", 1)))
+def _client(server: LocalServer, tenant: str = "alice", **options: int) -> CloudClient:
+    return CloudClient(
+        server.url, server.service.tokens.create(tenant), timeout_s=30, max_retries=int(options.get("max_retries", 1))
+    )
 
 
 def _wait_done(cloud: CloudClient, request_id: str) -> RequestStatus:
@@ -32,7 +36,7 @@ def _wait_done(cloud: CloudClient, request_id: str) -> RequestStatus:
 
 
 @pytest.fixture
-def memory(tmp_path: Path, query_embedder) -> Iterator[LocalMemory]:  # type: ignore[no-untyped-def]
+def memory(tmp_path: Path, query_embedder) -> Iterator[LocalMemory]:
     opened = LocalMemory(tmp_path / "memory", query_embedder, ivf_threshold=50_000)
     yield opened
     opened.close()
@@ -46,7 +50,9 @@ def test_sync_pulls_every_page_and_then_nothing(cloud_server: LocalServer, memor
     report = sync_memory(cloud, memory)
     server_notes = cloud.memory_delta(0)
     assert report.pages > 1 and report.to_version == memory.version == 3
-    assert {note.note_id for note in memory.notes()} == {note.note_id for note in cloud_server.service.log.live_notes("alice")}
+    assert {note.note_id for note in memory.notes()} == {
+        note.note_id for note in cloud_server.service.log.live_notes("alice")
+    }
     assert not report.resynced and len(report.added) == memory.note_count
     again = sync_memory(cloud, memory)
     assert (again.pages, again.added, again.removed, again.to_version) == (1, (), (), 3)
@@ -74,8 +80,9 @@ def test_a_rejected_token_says_how_to_log_in(cloud_server: LocalServer, memory: 
 
 def test_an_unreachable_cloud_is_retried_with_growing_waits_then_reported(memory: LocalMemory) -> None:
     waits: list[float] = []
-    cloud = CloudClient(f"http://127.0.0.1:{free_loopback_port()}", "token", timeout_s=2, max_retries=3,
-                        sleep=waits.append)
+    cloud = CloudClient(
+        f"http://127.0.0.1:{free_loopback_port()}", "token", timeout_s=2, max_retries=3, sleep=waits.append
+    )
     with pytest.raises(CloudUnavailable, match="4 tries .*Suggestions go on from local memory"):
         sync_memory(cloud, memory)
     assert len(waits) == 3 and waits[0] < 0.6 and waits[2] > waits[0]
@@ -83,7 +90,9 @@ def test_an_unreachable_cloud_is_retried_with_growing_waits_then_reported(memory
     cloud.close()
 
 
-def test_the_background_loop_requests_polls_syncs_and_reports_outages(cloud_server: LocalServer, memory: LocalMemory) -> None:
+def test_the_background_loop_requests_polls_syncs_and_reports_outages(
+    cloud_server: LocalServer, memory: LocalMemory
+) -> None:
     settings = ClientSettings(sync_interval_s=0.2, request_poll_interval_s=0.05, sync_max_backoff_s=0.5)
     synced: list[SyncReport] = []
     finished: list[RequestStatus | None] = []
@@ -97,13 +106,13 @@ def test_the_background_loop_requests_polls_syncs_and_reports_outages(cloud_serv
         assert loop.status.notes == memory.note_count > 0 and loop.status.pending_request is None
         cloud_server.__exit__(None, None, None)  # the cloud goes away
         _wait_for(lambda: loop.status.state is SyncState.OFFLINE, "the loop to notice the outage")
-        assert loop.status.offline_since is not None and "did not answer" in loop.status.last_error
+        assert loop.status.offline_since is not None and "did not answer" in (loop.status.last_error or "")
         assert memory.version == 1  # nothing lost
     finally:
         loop.stop()
 
 
-def _wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(condition, what: str) -> None:
     deadline = time.monotonic() + WAIT_S
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

@@ -47,7 +47,7 @@ def test_grounding_needs_the_passages_words() -> None:
     assert not is_grounded("Dictionaries map hashable keys to arbitrary values.", passage, 0.5)
 
 
-def test_extractive_notes_are_relevant_distinct_and_sourced(ingested_data: Path, embedder, validator) -> None:  # type: ignore[no-untyped-def]
+def test_extractive_notes_are_relevant_distinct_and_sourced(ingested_data: Path, embedder, validator) -> None:
     store = Datastore(ingested_data, CloudSettings(data_dir=ingested_data), embedder)
     focus = "To remove an item from a list given its index"
     chunks = store.search_text(focus, 4)
@@ -61,16 +61,29 @@ def test_extractive_notes_are_relevant_distinct_and_sourced(ingested_data: Path,
 
 
 def test_a_dangling_lead_in_is_dropped(validator: NoteValidator) -> None:
-    assert validator.clean("The del statement removes items by index. For example:") == "The del statement removes items by index."
+    assert (
+        validator.clean("The del statement removes items by index. For example:")
+        == "The del statement removes items by index."
+    )
     assert validator.clean("Most containers can be looped over with a for statement:") is None
 
 
 def test_sentences_survive_abbreviations_and_only_statements_become_extractive_notes() -> None:
-    chunk = ("A new hashlib module, written by Gregory P. Smith, was added. Use one (e.g. sha256) for hashes.\n\n"
-             "Calling Python Functions from C\n\nFormat | C Type | Python type.\n\nIt works! Does it?")
+    chunk = (
+        "A new hashlib module, written by Gregory P. Smith, was added. Use one (e.g. sha256) for hashes.\n\n"
+        "Calling Python Functions from C\n\nFormat | C Type | Python type.\n\nIt works! Does it?"
+    )
     assert list(prose_sentences(chunk)) == [
-        "A new hashlib module, written by Gregory P. Smith, was added.", "Use one (e.g. sha256) for hashes.",
-        "Calling Python Functions from C", "Format | C Type | Python type.", "It works!", "Does it?"]
+        "A new hashlib module, written by Gregory P. Smith, was added.",
+        "Use one (e.g. sha256) for hashes.",
+        "Calling Python Functions from C",
+        "Format | C Type | Python type.",
+        "It works!",
+        "Does it?",
+    ]
     assert list(statements(chunk)) == [  # no heading, no table row
-        "A new hashlib module, written by Gregory P. Smith, was added.", "Use one (e.g. sha256) for hashes.",
-        "It works!", "Does it?"]
+        "A new hashlib module, written by Gregory P. Smith, was added.",
+        "Use one (e.g. sha256) for hashes.",
+        "It works!",
+        "Does it?",
+    ]

@@ -33,20 +33,39 @@ PASSAGE = (
 def openai_server(model_cache: Path) -> Iterator[str]:
     port = free_loopback_port()
     base_url = f"http://127.0.0.1:{port}/v1"
-    args = ["-m", "llama_cpp.server", "--model", str(default_gguf_path(model_cache)), "--model_alias", "gemma",
-            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--api_key", API_KEY, "--verbose", "false"]
-    with server_process(args, f"{base_url}/models", STARTUP_S, headers={"Authorization": f"Bearer {API_KEY}"},
-                        env=hermetic_env()):
+    args = [
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(default_gguf_path(model_cache)),
+        "--model_alias",
+        "gemma",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--api_key",
+        API_KEY,
+        "--verbose",
+        "false",
+    ]
+    with server_process(
+        args, f"{base_url}/models", STARTUP_S, headers={"Authorization": f"Bearer {API_KEY}"}, env=hermetic_env()
+    ):
         yield base_url
 
 
 @pytest.mark.slow
-def test_the_writer_gets_notes_from_an_openai_compatible_server(openai_server: str, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_the_writer_gets_notes_from_an_openai_compatible_server(openai_server: str, embedder) -> None:
     backend = OpenAICompatibleLLM(OpenAISettings(base_url=openai_server, model="gemma", api_key=API_KEY))
     text = backend.complete("The capital of France is", max_tokens=8, stop=["\n"])
     assert isinstance(text, str) and text.strip()
     validator = NoteValidator(60, WordPieceCounter().count, [note for _, note in EXAMPLES])
-    chunk = RetrievedChunk(chunk_id=7, path="/docs/datastructures.rst.txt", start=0, end=len(PASSAGE), text=PASSAGE, score=1.0)
+    chunk = RetrievedChunk(
+        chunk_id=7, path="/docs/datastructures.rst.txt", start=0, end=len(PASSAGE), text=PASSAGE, score=1.0
+    )
     notes = LLMNoteWriter(backend, validator, 60, embedder).write_notes("removing items from lists", [chunk], 3)
     assert len(notes) == 1 and notes[0].chunk_ids == (7,)
     assert 4 <= len(notes[0].text.split()) and "\n" not in notes[0].text

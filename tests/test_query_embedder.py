@@ -15,7 +15,7 @@ def _docs_sentences(count: int) -> list[str]:
     return sentences[:: max(1, len(sentences) // count)][:count]
 
 
-def test_onnx_vectors_match_sentence_transformers_on_100_sentences(query_embedder, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_onnx_vectors_match_sentence_transformers_on_100_sentences(query_embedder, embedder) -> None:
     sentences = _docs_sentences(100)
     assert len(sentences) == 100
     expected = embedder.embed(sentences)
@@ -26,12 +26,12 @@ def test_onnx_vectors_match_sentence_transformers_on_100_sentences(query_embedde
     assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
 
 
-def test_a_long_text_is_cut_at_the_models_limit_like_sentence_transformers(query_embedder, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_a_long_text_is_cut_at_the_models_limit_like_sentence_transformers(query_embedder, embedder) -> None:
     long = " ".join(_docs_sentences(100)[:40])  # far beyond 256 word pieces
     assert float(np.dot(query_embedder.embed_one(long), embedder.embed_one(long))) >= 0.999
 
 
-def test_embedding_queries_does_not_import_torch(onnx_cache) -> None:  # type: ignore[no-untyped-def]
+def test_embedding_queries_does_not_import_torch(onnx_cache) -> None:
     script = (
         "import sys\n"
         "from pathlib import Path\n"

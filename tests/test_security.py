@@ -26,8 +26,12 @@ WAIT_S = 60
 
 def _routes(server: LocalServer) -> list[tuple[str, str]]:
     app = create_app(server.service, run_worker=False)
-    return [(method, route.path.replace("{request_id}", "0" * 32))
-            for route in app.routes if isinstance(route, APIRoute) for method in route.methods]
+    return [
+        (method, route.path.replace("{request_id}", "0" * 32))
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    ]
 
 
 def test_every_route_but_healthz_needs_a_valid_token(cloud_server: LocalServer) -> None:
@@ -47,11 +51,19 @@ def test_tokens_are_compared_in_constant_time() -> None:
 
 def test_a_tenant_never_sees_another_tenants_requests_or_notes(cloud_server: LocalServer) -> None:
     tokens = {tenant: cloud_server.service.tokens.create(tenant) for tenant in ("alice", "bob")}
-    http = {tenant: httpx.Client(base_url=cloud_server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
-            for tenant, token in tokens.items()}
-    request_id = http["alice"].post("/v1/memory/requests", json={"context": "How do list comprehensions work?"}).json()["request_id"]
+    http = {
+        tenant: httpx.Client(base_url=cloud_server.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        for tenant, token in tokens.items()
+    }
+    request_id = (
+        http["alice"]
+        .post("/v1/memory/requests", json={"context": "How do list comprehensions work?"})
+        .json()["request_id"]
+    )
     deadline = time.monotonic() + WAIT_S
-    while (status := RequestStatus.model_validate(http["alice"].get(f"/v1/requests/{request_id}").json())).state != "done":
+    while (
+        status := RequestStatus.model_validate(http["alice"].get(f"/v1/requests/{request_id}").json())
+    ).state != "done":
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert status.notes_added >= 1
@@ -65,7 +77,7 @@ def test_a_tenant_never_sees_another_tenants_requests_or_notes(cloud_server: Loc
         client.close()
 
 
-def test_ingest_stays_inside_its_folder_and_the_corpus_root(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_ingest_stays_inside_its_folder_and_the_corpus_root(tmp_path: Path, embedder) -> None:
     outside = tmp_path / "secret.txt"
     outside.write_text("The database password is hunter2. " * 20)
     corpus = tmp_path / "root" / "corpus"

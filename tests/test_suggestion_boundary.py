@@ -1,9 +1,11 @@
 """Where suggestions end: pure logic, fed token pieces by hand."""
 
+from typing import Any
+
 from client.engine import BoundaryRules, StopReason, SuggestionBoundary
 
 
-def feed(pieces: list[str], **rules: object) -> SuggestionBoundary:
+def feed(pieces: list[str], **rules: Any) -> SuggestionBoundary:
     boundary = SuggestionBoundary(BoundaryRules(**rules))
     for piece in pieces:
         boundary.push(piece)

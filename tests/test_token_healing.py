@@ -5,7 +5,23 @@ import pytest
 
 from client.engine.token_healing import Vocabulary, healing_step, split_unfinished_word
 
-PIECES = [b"", b"It", b" has", b" a", b" wide", b" ", b" wi", b"de", b" ret", b"ur", b"urn", b" return", b",", b" w", b"wide"]
+PIECES = [
+    b"",
+    b"It",
+    b" has",
+    b" a",
+    b" wide",
+    b" ",
+    b" wi",
+    b"de",
+    b" ret",
+    b"ur",
+    b"urn",
+    b" return",
+    b",",
+    b" w",
+    b"wide",
+]
 TOKEN = {piece: token for token, piece in enumerate(PIECES) if piece}
 BOS = 0
 

@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     gguf = default_gguf_path(Settings().cache_dir)
     examples = [e for e in read_examples(args.examples / "validation.jsonl") if e.notes][: args.prompts]
     llm = llama_cpp.Llama(str(gguf), lora_path=str(ADAPTER_FILE), n_ctx=2048, logits_all=True, verbose=False)
-    base = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32,
-                                                attn_implementation="eager")
+    base = AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32, attn_implementation="eager"
+    )
     tuned = PeftModel.from_pretrained(base, str(args.trained / "adapter")).eval()
     agree = total = 0
     for example in examples:
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         ours = np.asarray(llm.scores[: len(tokens)]).argmax(-1)
         with torch.no_grad():
             theirs = tuned(input_ids=torch.tensor([tokens])).logits[0].argmax(-1).numpy()
-        agree += int((ours[-args.positions:] == theirs[-args.positions:]).sum())
+        agree += int((ours[-args.positions :] == theirs[-args.positions :]).sum())
         total += args.positions
     report = {"adapter": ADAPTER_FILE.name, "prompts": len(examples), "positions": total, "agreement": agree / total}
     args.out.parent.mkdir(parents=True, exist_ok=True)

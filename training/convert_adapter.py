@@ -26,8 +26,10 @@ from client.engine.adapter_file import ADAPTER_FILE, PROVENANCE_FILE
 
 REBUILD = [
     "python -m training.make_examples --out EXAMPLES",
-    "python -m training.train_adapter --examples EXAMPLES --gguf gemma-3-270m-q4_k_m.gguf --out TRAINED "
-    "--lr {lr} --epochs {epochs} --rank {rank}   # on a GPU (training/gpu_train.sh), or slowly on a CPU",
+    (
+        "python -m training.train_adapter --examples EXAMPLES --gguf gemma-3-270m-q4_k_m.gguf --out TRAINED "
+        "--lr {lr} --epochs {epochs} --rank {rank}   # on a GPU (training/gpu_train.sh), or slowly on a CPU"
+    ),
     "python -m training.convert_adapter --trained TRAINED --sdist llama_cpp_python-0.3.36.tar.gz --examples EXAMPLES",
 ]
 
@@ -35,14 +37,34 @@ REBUILD = [
 def convert(trained: Path, sdist: Path, out: Path) -> None:
     with tempfile.TemporaryDirectory() as work:
         with tarfile.open(sdist) as archive:
-            members = [m for m in archive.getmembers() if "/vendor/llama.cpp/" in m.name and (
-                "/gguf-py/" in m.name or "/conversion/" in m.name or m.name.endswith(
-                    ("convert_lora_to_gguf.py", "convert_hf_to_gguf.py")))]
+            members = [
+                m
+                for m in archive.getmembers()
+                if "/vendor/llama.cpp/" in m.name
+                and (
+                    "/gguf-py/" in m.name
+                    or "/conversion/" in m.name
+                    or m.name.endswith(("convert_lora_to_gguf.py", "convert_hf_to_gguf.py"))
+                )
+            ]
             archive.extractall(work, members=members, filter="data")
         llama_cpp_dir = next(Path(work).glob("*/vendor/llama.cpp"))
         env = {**os.environ, "PYTHONPATH": f"{llama_cpp_dir / 'gguf-py'}:{llama_cpp_dir}", "HF_HUB_OFFLINE": "1"}
-        subprocess.run([sys.executable, str(llama_cpp_dir / "convert_lora_to_gguf.py"), "--base", str(trained / "adapter"),
-                        "--outtype", "f16", "--outfile", str(out), str(trained / "adapter")], env=env, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(llama_cpp_dir / "convert_lora_to_gguf.py"),
+                "--base",
+                str(trained / "adapter"),
+                "--outtype",
+                "f16",
+                "--outfile",
+                str(out),
+                str(trained / "adapter"),
+            ],
+            env=env,
+            check=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -63,14 +85,18 @@ def main(argv: list[str] | None = None) -> None:
         "hyperparameters": {key: hyper[key] for key in ("epochs", "rank", "batch", "max_tokens", "max_target", "seed")}
         | {"lr": log["chosen"]["lr"], "epoch": log["chosen"]["epoch"], "lr_tried": hyper["lr"]},
         "chosen": log["chosen"],
-        "training": {key: log[key] for key in ("device", "torch", "train_examples", "validation_examples",
-                                               "seconds")},
+        "training": {key: log[key] for key in ("device", "torch", "train_examples", "validation_examples", "seconds")},
         "validation": {"base": log["base"], "epochs": log["steps"]},
-        "data": {key: value for key, value in manifest.items() if key != "corpora"} | {
-            "corpora": {name: {k: v for k, v in corpus.items() if k != "documents"} | {
-                "documents": len(corpus["documents"])} for name, corpus in manifest["corpora"].items()}},
-        "rebuild": [line.format(**hyper | {"lr": " ".join(str(lr) for lr in json.loads(hyper["lr"]))})
-                    for line in REBUILD],  # --lr: the rates tried; the best (rate, epoch) is kept
+        "data": {key: value for key, value in manifest.items() if key != "corpora"}
+        | {
+            "corpora": {
+                name: {k: v for k, v in corpus.items() if k != "documents"} | {"documents": len(corpus["documents"])}
+                for name, corpus in manifest["corpora"].items()
+            }
+        },
+        "rebuild": [
+            line.format(**hyper | {"lr": " ".join(str(lr) for lr in json.loads(hyper["lr"]))}) for line in REBUILD
+        ],  # --lr: the rates tried; the best (rate, epoch) is kept
     }
     PROVENANCE_FILE.write_text(json.dumps(provenance, indent=1) + "\n", encoding="utf-8")
     (PROVENANCE_FILE.parent / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")

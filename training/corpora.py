@@ -26,17 +26,27 @@ class Corpus:
 
     def documents(self) -> list[Path]:
         if not self.root.is_dir():
-            raise InputError(f"The {self.name} corpus is not installed ({self.root}): "
-                             f"apt-get install {self.debian_package}.")
-        return sorted(path for path in self.root.glob(self.pattern)
-                      if path.is_file() and not set(path.relative_to(self.root).parts) & set(self.skip_parts))
+            raise InputError(
+                f"The {self.name} corpus is not installed ({self.root}): apt-get install {self.debian_package}."
+            )
+        return sorted(
+            path
+            for path in self.root.glob(self.pattern)
+            if path.is_file() and not set(path.relative_to(self.root).parts) & set(self.skip_parts)
+        )
 
 
 TRAINING_CORPORA = (
     Corpus("python", "python3.11-doc", Path("/usr/share/doc/python3.11/html/_sources"), "**/*.rst.txt", 400),
     Corpus("postgresql", "postgresql-doc-15", Path("/usr/share/doc/postgresql-doc-15/html"), "*.html", 300),
-    Corpus("django", "python-django-doc", Path("/usr/share/doc/python-django-doc/html"), "**/*.html", 250,
-           ("_modules", "_static", "_sources", "genindex.html", "py-modindex.html", "search.html")),
+    Corpus(
+        "django",
+        "python-django-doc",
+        Path("/usr/share/doc/python-django-doc/html"),
+        "**/*.html",
+        250,
+        ("_modules", "_static", "_sources", "genindex.html", "py-modindex.html", "search.html"),
+    ),
     Corpus("git", "git-doc", Path("/usr/share/doc/git-doc"), "*.html", 200),
 )
 NEVER_TRAINED = Corpus("sqlite", "sqlite3-doc", Path("/usr/share/doc/sqlite3"), "**/*.html", 10_000)

@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from client.evaluation.cases import document_prose, looks_like_prose, reference_after, with_oracle_note
-from client.memory.memory_block import memory_block_text
 from client.evaluation.cloud_side import FilteredSearch, chunk_holdout, document_holdout
+from client.memory.memory_block import memory_block_text
 from cloud.datastore import Datastore, RetrievedChunk
 from cloud.memory.processor import retrieval_focus
 from cloud.writers.note_writer import NoteWriter
@@ -62,7 +62,11 @@ def cuts_through(prose: str) -> Iterator[tuple[str, str]]:
         paragraph_end = prose.find("\n", next_start)
         paragraph = prose[next_start : paragraph_end if paragraph_end >= 0 else len(prose)]
         continuation = reference_after(paragraph)
-        if not continuation or not looks_like_prose(continuation) or not looks_like_prose(prose[max(0, end - 200):end]):
+        if (
+            not continuation
+            or not looks_like_prose(continuation)
+            or not looks_like_prose(prose[max(0, end - 200) : end])
+        ):
             continue
         start = max(0, end - MAX_PREFIX_CHARS)
         if start and " " in prose[start:end]:
@@ -86,8 +90,9 @@ class NoteMaker:
         return [note.text for note in self._writer.write_notes(focus, chunks, cloud.notes_per_request)]
 
 
-def examples_from_document(corpus: str, corpus_dir: Path, path: Path, notes: NoteMaker, cuts_per_document: int,
-                           rng: random.Random) -> list[TrainingExample]:
+def examples_from_document(
+    corpus: str, corpus_dir: Path, path: Path, notes: NoteMaker, cuts_per_document: int, rng: random.Random
+) -> list[TrainingExample]:
     prose = document_prose(path)
     if not prose:
         return []

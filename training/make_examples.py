@@ -40,8 +40,12 @@ def is_validation(corpus: str, doc_id: str) -> bool:
 
 def debian_version(package: str) -> str | None:
     try:
-        return subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True,
-                              check=True).stdout or None
+        return (
+            subprocess.run(
+                ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True, check=True
+            ).stdout
+            or None
+        )
     except (OSError, subprocess.CalledProcessError):
         return None
 
@@ -58,14 +62,19 @@ def main(argv: list[str] | None = None) -> None:
     work = settings.cache_dir / "training"
     train: list[TrainingExample] = []
     validation: list[TrainingExample] = []
-    manifest: dict[str, object] = {"seed": args.seed, "cuts_per_document": args.cuts_per_document,
-                                   "writer": writer.name, "corpora": {}}
+    manifest: dict[str, object] = {
+        "seed": args.seed,
+        "cuts_per_document": args.cuts_per_document,
+        "writer": writer.name,
+        "corpora": {},
+    }
     began = time.perf_counter()
     for corpus in TRAINING_CORPORA:
         documents = training_documents(corpus, args.seed)
         folder = copy_documents(corpus, documents, work / "corpora" / corpus.name)
-        store = Datastore(work / "datastores" / corpus.name, settings.cloud.model_copy(update={"corpus_root": None}),
-                          embedder)
+        store = Datastore(
+            work / "datastores" / corpus.name, settings.cloud.model_copy(update={"corpus_root": None}), embedder
+        )
         report = ingest_with_progress(store, folder)
         notes = NoteMaker(settings, store, writer)
         rng = random.Random(f"{args.seed}:{corpus.name}")
@@ -78,19 +87,28 @@ def main(argv: list[str] | None = None) -> None:
             (validation if is_validation(corpus.name, doc_id) else train).extend(examples)
             made += len(examples)
             if number % 25 == 0:
-                print(f"{corpus.name}: {number}/{len(documents)} documents, {made} examples, "
-                      f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
+                print(
+                    f"{corpus.name}: {number}/{len(documents)} documents, {made} examples, "
+                    f"{time.perf_counter() - began:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         store.close()
         manifest["corpora"][corpus.name] = {  # type: ignore[index]
-            "debian_package": corpus.debian_package, "version": debian_version(corpus.debian_package),
-            "documents": [str(path.relative_to(corpus.root)) for path in documents], "examples": made,
-            "chunks": report.chunks_total}
+            "debian_package": corpus.debian_package,
+            "version": debian_version(corpus.debian_package),
+            "documents": [str(path.relative_to(corpus.root)) for path in documents],
+            "examples": made,
+            "chunks": report.chunks_total,
+        }
     rng = random.Random(args.seed)
     rng.shuffle(train)
     write_examples(args.out / "train.jsonl", train)
     write_examples(args.out / "validation.jsonl", validation)
-    manifest["counts"] = {"train": dict(Counter(e.condition for e in train)),
-                          "validation": dict(Counter(e.condition for e in validation))}
+    manifest["counts"] = {
+        "train": dict(Counter(e.condition for e in train)),
+        "validation": dict(Counter(e.condition for e in validation)),
+    }
     manifest["packages"] = {name: metadata.version(name) for name in ("sentence-transformers", "faiss-cpu", "torch")}
     manifest["seconds"] = round(time.perf_counter() - began, 1)
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")

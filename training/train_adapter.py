@@ -71,7 +71,7 @@ class Encoded:
     continuation: str
 
 
-def encode(tokenizer, example: dict, max_tokens: int, max_target: int) -> Encoded | None:  # noqa: ANN001
+def encode(tokenizer, example: dict, max_tokens: int, max_target: int) -> Encoded | None:
     block = tokenizer(memory_block_text(example["notes"]), add_special_tokens=False)["input_ids"]
     text = tokenizer(example["prefix"], add_special_tokens=False)["input_ids"]
     full = tokenizer(example["prefix"] + " " + example["continuation"], add_special_tokens=False)["input_ids"]
@@ -99,14 +99,15 @@ def left_padded(rows: list[list[int]], pad: int, device: torch.device) -> tuple[
     ids = torch.full((len(rows), width), pad, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, row in enumerate(rows):
-        ids[i, width - len(row):] = torch.tensor(row)
-        mask[i, width - len(row):] = 1
+        ids[i, width - len(row) :] = torch.tensor(row)
+        mask[i, width - len(row) :] = 1
     positions = (mask.cumsum(1) - 1).clamp(min=0)
     return ids.to(device), mask.to(device), positions.to(device)
 
 
-def batch_loss(model, batch: list[Encoded], pad: int, device: torch.device,  # noqa: ANN001
-               first_token_weight: float = 1.0) -> tuple[torch.Tensor, int]:
+def batch_loss(
+    model, batch: list[Encoded], pad: int, device: torch.device, first_token_weight: float = 1.0
+) -> tuple[torch.Tensor, int]:
     """Mean cross-entropy over the batch's continuation tokens (left padding puts them all at the end).
 
     The first ``FIRST_TOKENS`` can weigh more: greedy decoding's hard choice is how the
@@ -118,7 +119,7 @@ def batch_loss(model, batch: list[Encoded], pad: int, device: torch.device,  # n
     logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
     labels = torch.full((len(batch), keep), -100, dtype=torch.long)
     for i, item in enumerate(batch):
-        labels[i, keep - len(item.target):] = torch.tensor(item.target)
+        labels[i, keep - len(item.target) :] = torch.tensor(item.target)
     labels = labels.to(device)
     # logits at position t predict token t+1
     flat_logits = logits[:, :-1].reshape(-1, logits.size(-1)).float()
@@ -126,8 +127,8 @@ def batch_loss(model, batch: list[Encoded], pad: int, device: torch.device,  # n
     losses = torch.nn.functional.cross_entropy(flat_logits, flat_labels, ignore_index=-100, reduction="none")
     weights = torch.zeros((len(batch), keep - 1))
     for i, item in enumerate(batch):
-        weights[i, keep - 1 - len(item.target):] = 1.0
-        weights[i, keep - 1 - len(item.target): keep - 1 - len(item.target) + FIRST_TOKENS] = first_token_weight
+        weights[i, keep - 1 - len(item.target) :] = 1.0
+        weights[i, keep - 1 - len(item.target) : keep - 1 - len(item.target) + FIRST_TOKENS] = first_token_weight
     weights = weights.reshape(-1).to(device)
     return (losses * weights).sum() / weights.sum(), int((flat_labels != -100).sum())
 
@@ -135,7 +136,7 @@ def batch_loss(model, batch: list[Encoded], pad: int, device: torch.device,  # n
 _SPACE_STARTS: dict[int, torch.Tensor] = {}
 
 
-def space_start_mask(tokenizer, device: torch.device) -> torch.Tensor:  # noqa: ANN001
+def space_start_mask(tokenizer, device: torch.device) -> torch.Tensor:
     """Tokens that begin with a space: the engine's token healing makes the first one such (the text ends in ' ')."""
     key = id(tokenizer)
     if key not in _SPACE_STARTS:
@@ -145,7 +146,7 @@ def space_start_mask(tokenizer, device: torch.device) -> torch.Tensor:  # noqa: 
 
 
 @torch.no_grad()
-def greedy(model, tokenizer, contexts: list[list[int]], device: torch.device) -> list[str]:  # noqa: ANN001
+def greedy(model, tokenizer, contexts: list[list[int]], device: torch.device) -> list[str]:
     """Greedy continuations of 32 tokens after a space, cut at a newline, as the evaluation's engine decodes."""
     pad = tokenizer.pad_token_id or 0
     ids, mask, positions = left_padded(contexts, pad, device)
@@ -168,7 +169,7 @@ def greedy(model, tokenizer, contexts: list[list[int]], device: torch.device) ->
     return texts
 
 
-def validate(model, tokenizer, items: list[Encoded], per_condition: int, device: torch.device) -> dict:  # noqa: ANN001
+def validate(model, tokenizer, items: list[Encoded], per_condition: int, device: torch.device) -> dict:
     model.eval()
     pad = tokenizer.pad_token_id or 0
     report: dict[str, dict[str, float]] = {}
@@ -182,14 +183,20 @@ def validate(model, tokenizer, items: list[Encoded], per_condition: int, device:
                 loss, n = batch_loss(model, chosen[start : start + 16], pad, device)
                 total, count = total + loss.item() * n, count + n
             scored = chosen[:per_condition]
-            texts = [text for start in range(0, len(scored), 32)
-                     for text in greedy(model, tokenizer, [item.context for item in scored[start : start + 32]], device)]
-        report[condition] = {"loss": total / count, "rouge_l": sum(map(rouge_l, texts, (i.continuation for i in scored)))
-                             / len(scored), "examples": len(chosen), "scored": len(scored)}
-    report["product_rouge_l"] = sum(report[c]["rouge_l"] for c in PRODUCT_CONDITIONS if c in report) / len(
-        [c for c in PRODUCT_CONDITIONS if c in report])
+            texts = [
+                text
+                for start in range(0, len(scored), 32)
+                for text in greedy(model, tokenizer, [item.context for item in scored[start : start + 32]], device)
+            ]
+        report[condition] = {
+            "loss": total / count,
+            "rouge_l": sum(map(rouge_l, texts, (i.continuation for i in scored))) / len(scored),
+            "examples": len(chosen),
+            "scored": len(scored),
+        }
+    product = [report[c]["rouge_l"] for c in PRODUCT_CONDITIONS if c in report]
     model.train()
-    return report
+    return report | {"product_rouge_l": sum(product) / len(product)}
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -225,18 +232,30 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype, attn_implementation="eager")
-    model.to(device)
+    torch.nn.Module.to(model, device)  # the Module's own .to: transformers' wrapper is mistyped
     loaded_s = time.perf_counter() - began
     train_rows = read_jsonl(args.examples / "train.jsonl")
     if args.limit:
         train_rows = train_rows[: args.limit]
     train = [e for e in (encode(tokenizer, r, args.max_tokens, args.max_target) for r in train_rows) if e]
-    validation = [e for e in (encode(tokenizer, r, args.max_tokens, args.max_target)
-                              for r in read_jsonl(args.examples / "validation.jsonl")) if e]
+    validation = [
+        e
+        for e in (
+            encode(tokenizer, r, args.max_tokens, args.max_target)
+            for r in read_jsonl(args.examples / "validation.jsonl")
+        )
+        if e
+    ]
     rng.shuffle(validation)
-    log: dict = {"args": {k: str(v) for k, v in vars(args).items()}, "device": str(device),
-                 "torch": torch.__version__, "load_s": round(loaded_s, 1), "train_examples": len(train),
-                 "validation_examples": len(validation), "steps": []}
+    log: dict = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "device": str(device),
+        "torch": torch.__version__,
+        "load_s": round(loaded_s, 1),
+        "train_examples": len(train),
+        "validation_examples": len(validation),
+        "steps": [],
+    }
     print(f"loaded in {loaded_s:.0f} s; {len(train)} training, {len(validation)} validation examples", flush=True)
     log["base"] = validate(model, tokenizer, validation, args.validation_per_condition, device)
     print("base", json.dumps(log["base"]), flush=True)
@@ -245,8 +264,16 @@ def main(argv: list[str] | None = None) -> None:
     best: tuple[float, float, int] = (log["base"]["product_rouge_l"], 0.0, 0)  # (score, lr, epoch)
     for lr in args.lr:
         model.load_state_dict(base_state)
-        tuned = get_peft_model(model, LoraConfig(r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.05,
-                                                 target_modules=LORA_TARGETS, task_type="CAUSAL_LM"))
+        tuned = get_peft_model(
+            model,
+            LoraConfig(
+                r=args.rank,
+                lora_alpha=2 * args.rank,
+                lora_dropout=0.05,
+                target_modules=LORA_TARGETS,
+                task_type="CAUSAL_LM",
+            ),
+        )
         for parameter in tuned.parameters():
             if parameter.requires_grad:
                 parameter.data = parameter.data.float()
@@ -267,14 +294,26 @@ def main(argv: list[str] | None = None) -> None:
     print("chosen", json.dumps(log["chosen"]), file=sys.stderr)
 
 
-def train_one(model, tokenizer, train: list[Encoded], validation: list[Encoded], args: argparse.Namespace,  # noqa: ANN001
-              lr: float, device: torch.device, rng: random.Random):
+def train_one(
+    model,
+    tokenizer,
+    train: list[Encoded],
+    validation: list[Encoded],
+    args: argparse.Namespace,
+    lr: float,
+    device: torch.device,
+    rng: random.Random,
+):
     """Train one LoRA at ``lr``; yields (epoch, validation report) after each epoch."""
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     steps_per_epoch = math.ceil(len(train) / args.batch)
     total_steps, warmup = steps_per_epoch * args.epochs, max(10, steps_per_epoch // 20)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (
-        1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: (
+            min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+        ),
+    )
     pad = tokenizer.pad_token_id or 0
     model.train()
     step = 0
@@ -291,16 +330,23 @@ def train_one(model, tokenizer, train: list[Encoded], validation: list[Encoded],
             running.append(loss.item())
             step += 1
             if step % 50 == 0:
-                print(f"lr {lr} epoch {epoch} step {step}/{total_steps} loss {sum(running[-50:]) / len(running[-50:]):.3f}",
-                      flush=True)
+                print(
+                    f"lr {lr} epoch {epoch} step {step}/{total_steps} "
+                    f"loss {sum(running[-50:]) / len(running[-50:]):.3f}",
+                    flush=True,
+                )
         report = validate(model, tokenizer, validation, args.validation_per_condition, device)
-        report.update(lr=lr, epoch=epoch, train_loss=sum(running) / len(running),
-                      epoch_s=round(time.perf_counter() - epoch_began, 1))
+        report.update(
+            lr=lr,
+            epoch=epoch,
+            train_loss=sum(running) / len(running),
+            epoch_s=round(time.perf_counter() - epoch_began, 1),
+        )
         print(f"lr {lr} epoch {epoch}", json.dumps(report), flush=True)
         yield epoch, report
 
 
-def save(model, folder: Path) -> None:  # noqa: ANN001
+def save(model, folder: Path) -> None:
     """The adapter in half precision (what llama.cpp's converter writes anyway): small enough to carry back."""
     model.save_pretrained(folder)
     from safetensors.torch import load_file, save_file

@@ -44,8 +44,9 @@ def _checked_gguf(path: Path, expected_sha256: str | None) -> Path:
     if data[:4] != b"GGUF":
         raise ModelFileError(f"Memory adapter {path} is not a GGUF file. Fix: {_FIX}.")
     if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
-        raise ModelFileError(f"Memory adapter {path} is corrupt (sha256 differs from {PROVENANCE_FILE.name}). "
-                             f"Fix: {_FIX}.")
+        raise ModelFileError(
+            f"Memory adapter {path} is corrupt (sha256 differs from {PROVENANCE_FILE.name}). Fix: {_FIX}."
+        )
     return path
 
 

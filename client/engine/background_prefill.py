@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import llama_cpp
 
@@ -64,20 +65,23 @@ class PrefillJob:
     prompt: list[int]  # [BOS][memory][text as it was when the job was made]
 
 
-class BackgroundPrefill:
-    def __init__(self, make_context: Callable[[], llama_cpp.Llama], chunk_tokens: int, priority: CorePriority) -> None:
+ContextT = TypeVar("ContextT", bound=llama_cpp.Llama)  # the engine's own Llama subclass
+
+
+class BackgroundPrefill(Generic[ContextT]):
+    def __init__(self, make_context: Callable[[], ContextT], chunk_tokens: int, priority: CorePriority) -> None:
         self._make_context = make_context
         self._chunk_tokens = chunk_tokens
         self._priority = priority
         self._state = threading.Condition()
-        self._spare: llama_cpp.Llama | None = None
+        self._spare: ContextT | None = None
         self._job: PrefillJob | None = None  # the newest job; a running job that is no longer it stops
         self._ready: PrefillJob | None = None  # done in the spare context, waiting for the swap
         self._closed = False
         self._thread: threading.Thread | None = None
 
     @property
-    def spare(self) -> llama_cpp.Llama | None:
+    def spare(self) -> ContextT | None:
         return self._spare
 
     def submit(self, job: PrefillJob) -> None:
@@ -90,16 +94,22 @@ class BackgroundPrefill:
                 self._thread.start()
             self._state.notify_all()
 
-    def take_prepared(self, current: llama_cpp.Llama, job: PrefillJob, max_tail: int) -> llama_cpp.Llama | None:
-        """The spare context if it holds ``job.prompt`` but for at most ``max_tail`` tokens; ``current`` becomes the spare.
+    def take_prepared(self, current: ContextT, job: PrefillJob, max_tail: int) -> ContextT | None:
+        """The spare context if it holds ``job.prompt`` but for at most ``max_tail`` tokens.
+
+        ``current`` becomes the spare.
 
         Otherwise the job is (re)submitted for the prompt as it is now: the spare keeps
         what it evaluated so far, so catching up with the writer's newest words is cheap.
         """
         with self._state:
             ready = self._ready
-            if (ready is not None and self._spare is not None and ready.memory_text == job.memory_text
-                    and len(job.prompt) - shared_prefix_length(ready.prompt, job.prompt) <= max_tail):
+            if (
+                ready is not None
+                and self._spare is not None
+                and ready.memory_text == job.memory_text
+                and len(job.prompt) - shared_prefix_length(ready.prompt, job.prompt) <= max_tail
+            ):
                 spare, self._spare, self._ready, self._job = self._spare, current, None, None
                 return spare
             if self._job is None or self._job.prompt != job.prompt:
@@ -125,7 +135,7 @@ class BackgroundPrefill:
     def _run(self) -> None:
         try:
             self._serve_jobs()
-        except Exception:  # noqa: BLE001 - suggestions go on with the old block; say why the new one never came
+        except Exception:
             logger.exception("background prefill stopped: memory changes will not reach suggestions")
 
     def _serve_jobs(self) -> None:
@@ -135,23 +145,24 @@ class BackgroundPrefill:
                 if self._closed:
                     return
                 job = self._job
-            if self._spare is None:
-                context = self._make_context()  # about 0.3 s: the weights are already mapped
+            assert job is not None  # the wait above
+            spare = self._spare
+            if spare is None:
+                spare = self._make_context()  # about 0.3 s: the weights are already mapped
                 with self._state:
-                    self._spare = context
-            finished = self._prefill(job)
+                    self._spare = spare
+            finished = self._prefill(spare, job)
             with self._state:
                 if finished and self._job is job:
                     self._ready = job
                     self._state.notify_all()
 
-    def _prefill(self, job: PrefillJob) -> bool:
+    def _prefill(self, spare: ContextT, job: PrefillJob) -> bool:
         """Evaluate the job's prompt in the spare context; False if a newer job or close stopped it."""
 
         def stop_or_wait() -> bool:
             with self._state:
                 return self._closed or self._job is not job
 
-        reused = sync_prefix(self._spare, job.prompt, self._chunk_tokens, stop_or_wait, self._priority.background)
+        reused = sync_prefix(spare, job.prompt, self._chunk_tokens, stop_or_wait, self._priority.background)
         return reused is not None
-

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 _WORD_START = re.compile(r"(?<!\S)\S")
 _DRAFT_END = re.compile(r"[.!?](?=\s|$)|\n")
+_SENTENCE_START = re.compile(r"(?:^|(?<=[.!?]\s))\S")
 MAX_MATCH_WORDS = 12
 TAIL_CHARS = 400  # how far back from the cursor a match may start
 
@@ -35,8 +36,9 @@ def notes_of(memory_block: str) -> list[str]:
     return [line[2:] for line in memory_block.splitlines() if line.startswith("- ")]
 
 
-def find_draft(before_cursor: str, notes: list[str], min_match_chars: int, max_chars: int,
-               earlier_text: str = "") -> Draft | None:
+def find_draft(
+    before_cursor: str, notes: list[str], min_match_chars: int, max_chars: int, earlier_text: str = ""
+) -> Draft | None:
     """The draft for ``before_cursor``: the longest match wins, notes before the writer's own text.
 
     The match is a run of whole words ending at the cursor, the unfinished word
@@ -59,14 +61,33 @@ def find_draft(before_cursor: str, notes: list[str], min_match_chars: int, max_c
     return None
 
 
+def note_openings(notes: list[str], max_chars: int) -> list[str]:
+    """Where a suggestion could start quoting a note with no words matched: each sentence's start.
+
+    The suggestion's first words are the ones a writer most often takes, and a
+    note holds them only at its sentences' starts when nothing typed matches it yet.
+    Each opening runs to its sentence's end, at most ``max_chars``.
+    """
+    openings = []
+    for note in notes:
+        for start in _SENTENCE_START.finditer(note):
+            opening = _to_sentence_end(note[start.start() :][:max_chars])
+            if opening.strip() and opening not in openings:
+                openings.append(opening)
+    return openings
+
+
+def _to_sentence_end(rest: str) -> str:
+    end = _DRAFT_END.search(rest)
+    return rest[: end.end()] if end and end.group() != "\n" else rest[: end.start()] if end else rest
+
+
 def _following(source: str, needle: str, max_chars: int) -> str:
     """What follows the first place ``needle`` ends a word run in ``source`` (to the sentence's end)."""
     at = source.find(needle)
     while at >= 0:
         if at == 0 or source[at - 1].isspace() or not needle[0].isalnum():
-            rest = source[at + len(needle):][:max_chars]
-            end = _DRAFT_END.search(rest)
-            rest = rest[: end.end()] if end and end.group() != "\n" else rest[: end.start()] if end else rest
+            rest = _to_sentence_end(source[at + len(needle) :][:max_chars])
             if rest.strip():
                 return rest
         at = source.find(needle, at + 1)

@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import llama_cpp
+import numpy as np
 
 from shared.settings import KVPreset
 
@@ -41,7 +42,7 @@ def kv_bytes_per_token(metadata: Mapping[str, Any], preset: KVPreset) -> float:
     return layers * per_layer
 
 
-def shared_prefix_length(cached: Sequence[int], wanted: Sequence[int]) -> int:
+def shared_prefix_length(cached: Sequence[int] | np.ndarray, wanted: Sequence[int]) -> int:
     """How many leading tokens two token sequences share."""
     length = 0
     for a, b in zip(cached, wanted, strict=False):

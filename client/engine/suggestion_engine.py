@@ -23,9 +23,9 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
-from client.engine.drafts import DraftSource, find_draft, notes_of
 from client.engine.adapter_file import adapter_for
 from client.engine.background_prefill import BackgroundPrefill, CorePriority, PrefillJob
+from client.engine.drafts import Draft, DraftSource, find_draft, note_openings, notes_of
 from client.engine.incremental_tokenizer import IncrementalTokenizer, cuts_are_token_stable
 from client.engine.kv_cache import KV_CACHE_TYPES, kv_bytes_per_token, sync_prefix
 from client.engine.suggestion_boundary import BoundaryRules, StopReason, SuggestionBoundary
@@ -37,6 +37,7 @@ from shared.settings import EngineSettings, KVPreset, Settings
 
 TextCallback = Callable[[str], None]
 DRAFT_MAX_CHARS = 160  # a draft runs at most this far, and to its sentence's end
+OPENING_SEEN_CHARS = 40  # a note opening whose start the text already holds is not offered again
 CancelCheck = Callable[[], bool]
 
 
@@ -60,10 +61,11 @@ class Suggestion:
     accepted_draft_tokens: int = 0  # of them, those the suggestion took
 
 
-def require_text(text: str) -> None:
-    """Refuse text with nothing to continue."""
-    if not text.strip():
+def require_text(text: str | None) -> str:
+    """Refuse text with nothing to continue; the text itself when there is some."""
+    if text is None or not text.strip():
         raise InputError("Nothing to continue: the text is empty or only white space. Give some text first.")
+    return text
 
 
 def _token_pieces(vocab: llama_cpp.llama_vocab_p, n_vocab: int) -> list[bytes]:
@@ -81,7 +83,7 @@ class _CountingLlama(llama_cpp.Llama):
 
     decoded_tokens = 0
 
-    def eval(self, tokens) -> None:  # noqa: ANN001 - llama_cpp's own signature
+    def eval(self, tokens) -> None:
         self.decoded_tokens += len(tokens)
         super().eval(tokens)
 
@@ -118,7 +120,7 @@ class SuggestionEngine:
         self._priority = CorePriority()
         self._prefill = BackgroundPrefill(self._new_context, settings.background_chunk_tokens, self._priority)
 
-    def _new_context(self) -> "_CountingLlama":
+    def _new_context(self) -> _CountingLlama:
         type_k, type_v = KV_CACHE_TYPES[self.settings.kv_preset]
         return load_llama(
             self.model_path,
@@ -131,12 +133,15 @@ class SuggestionEngine:
             type_k=type_k,
             type_v=type_v,
             swa_full=True,  # keep every position of sliding-window layers, so prefixes can be reused
-            **({"lora_path": str(self.adapter_path), "lora_scale": self.settings.adapter_scale}
-               if self.adapter_path else {}),
+            **(
+                {"lora_path": str(self.adapter_path), "lora_scale": self.settings.adapter_scale}
+                if self.adapter_path
+                else {}
+            ),
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "SuggestionEngine":
+    def from_settings(cls, settings: Settings) -> SuggestionEngine:
         return cls(settings.engine, settings.cache_dir)
 
     @property
@@ -220,7 +225,9 @@ class SuggestionEngine:
             if reused is None:
                 boundary.end(StopReason.CANCELLED)
             else:
-                first_token_ms, first_text_ms = self._generate(text, healed, boundary, on_text, cancelled, started, drafts)
+                first_token_ms, first_text_ms = self._generate(
+                    text, healed, boundary, on_text, cancelled, started, drafts
+                )
         return Suggestion(
             text=boundary.text,
             stop_reason=boundary.stop_reason or StopReason.LENGTH,
@@ -293,7 +300,9 @@ class SuggestionEngine:
         return BoundaryRules(
             max_tokens=max_tokens or self.settings.max_suggestion_tokens,
             word_completion_tokens=self.settings.word_completion_tokens,
-            stop_at_sentence_end=self.settings.stop_at_sentence_end if stop_at_sentence_end is None else stop_at_sentence_end,
+            stop_at_sentence_end=self.settings.stop_at_sentence_end
+            if stop_at_sentence_end is None
+            else stop_at_sentence_end,
             stop_at_newline=self.settings.stop_at_newline,
         )
 
@@ -331,7 +340,8 @@ class SuggestionEngine:
         budget = self._llm.n_ctx() - rules.max_tokens - rules.word_completion_tokens - 1 - len(bos) - len(memory_tokens)
         if budget <= 0:
             raise InputError(
-                f"The memory block ({len(memory_tokens)} tokens) leaves no room for text in the {self._llm.n_ctx()}-token "
+                f"The memory block ({len(memory_tokens)} tokens) leaves no room for text in the "
+                f"{self._llm.n_ctx()}-token "
                 "window: lower client.notes_in_prompt or raise engine.n_ctx."
             )
         if len(text) > budget:
@@ -369,6 +379,7 @@ class SuggestionEngine:
         notes = notes_of(self._active_memory[0]) if self.settings.copy_from_memory else []
         earlier = text if self.settings.prompt_lookup else ""
         tried_at = -1
+        opened = False  # a note's opening was tried (once, where the suggestion's own words begin)
 
         def emit(token: int, piece: bytes) -> bool:
             """Add one token to the suggestion; True when the suggestion is complete."""
@@ -390,17 +401,24 @@ class SuggestionEngine:
             row = self._last_logits() if logits is None else logits
             if (notes or earlier) and tried_at != len(generated):
                 tried_at = len(generated)
-                taken = self._take_draft(text + boundary.text, notes, earlier, remaining, row, drafts)
+                before_cursor = text + boundary.text
+                draft = find_draft(before_cursor, notes, self.settings.draft_min_match_chars, DRAFT_MAX_CHARS, earlier)
+                if draft is None and notes and not opened and not remaining and not boundary.text.strip():
+                    opened = True
+                    draft = self._opening(before_cursor, notes, row)
+                taken = self._verify_draft(draft, remaining, row, drafts) if draft is not None else None
                 if taken is not None:
                     tokens, logits, remaining = taken
                     if self._emit_all(tokens, emit, cancelled, boundary):
                         break
                     continue
-            if remaining:
+            if remaining and self._vocabulary is not None:
                 token, piece, remaining = healing_step(row, self._vocabulary, remaining)
             else:
                 token = int(np.argmax(row))
-                if llama_cpp.llama_vocab_is_eog(self._vocab, token) or llama_cpp.llama_vocab_is_control(self._vocab, token):
+                if llama_cpp.llama_vocab_is_eog(self._vocab, token) or llama_cpp.llama_vocab_is_control(
+                    self._vocab, token
+                ):
                     boundary.end(StopReason.END_OF_TEXT)
                     break
                 piece = self._pieces[token]
@@ -417,8 +435,12 @@ class SuggestionEngine:
         return times[0], times[1]
 
     @staticmethod
-    def _emit_all(tokens: list[tuple[int, bytes]], emit: Callable[[int, bytes], bool], cancelled: CancelCheck,
-                  boundary: SuggestionBoundary) -> bool:
+    def _emit_all(
+        tokens: list[tuple[int, bytes]],
+        emit: Callable[[int, bytes], bool],
+        cancelled: CancelCheck,
+        boundary: SuggestionBoundary,
+    ) -> bool:
         """Emit a verified draft token by token, as if decoded one at a time; True when the suggestion ended."""
         for token, piece in tokens:
             if emit(token, piece):
@@ -433,12 +455,32 @@ class SuggestionEngine:
         n = self.settings.loop_ngram_tokens
         if not n or len(generated) < n:
             return False
-        run = (*generated[len(generated) - n + 1:], token)
-        return any(tuple(generated[i:i + n]) == run for i in range(len(generated) - n + 1))
+        run = (*generated[len(generated) - n + 1 :], token)
+        return any(tuple(generated[i : i + n]) == run for i in range(len(generated) - n + 1))
 
-    def _take_draft(self, before_cursor: str, notes: list[str], earlier: str, remaining: bytes, row: np.ndarray,
-                    drafts: DraftStats) -> tuple[list[tuple[int, bytes]], np.ndarray, bytes] | None:
-        """Verify the draft for ``before_cursor`` in one batch; the accepted (token, new text)s, or None.
+    def _opening(self, before_cursor: str, notes: list[str], row: np.ndarray) -> Draft | None:
+        """The note sentence to start the suggestion with: the one whose first token the model likes best.
+
+        Only where nothing typed matches a note yet (``find_draft`` found none); it
+        must reach ``opening_min_probability``, and a sentence the writer already
+        wrote is not offered again.
+        """
+        separator = "" if not before_cursor or before_cursor[-1].isspace() else " "
+        shifted = np.exp(row - row.max())
+        probabilities = shifted / shifted.sum()
+        best, best_probability = None, self.settings.opening_min_probability
+        for opening in note_openings(notes, DRAFT_MAX_CHARS):
+            if opening[:OPENING_SEEN_CHARS] in before_cursor:
+                continue
+            tokens = self._llm.tokenize((separator + opening).encode("utf-8"), add_bos=False, special=False)
+            if tokens and probabilities[tokens[0]] >= best_probability:
+                best, best_probability = opening, float(probabilities[tokens[0]])
+        return Draft(separator + best, DraftSource.MEMORY, 0) if best is not None else None
+
+    def _verify_draft(
+        self, draft: Draft, remaining: bytes, row: np.ndarray, drafts: DraftStats
+    ) -> tuple[list[tuple[int, bytes]], np.ndarray, bytes] | None:
+        """Verify ``draft`` in one batch; the accepted (token, new text)s, or None.
 
         A note's token is accepted when it is the model's own choice or at least
         ``copy_min_probability`` likely (quoting); a token drafted from the writer's text
@@ -447,9 +489,6 @@ class SuggestionEngine:
         costs nothing. Returns the tokens with the text each adds, the logits after the
         last accepted one, and what is still to re-spell of the unfinished word.
         """
-        draft = find_draft(before_cursor, notes, self.settings.draft_min_match_chars, DRAFT_MAX_CHARS, earlier)
-        if draft is None:
-            return None
         llm = self._llm
         room = llm.n_ctx() - llm.n_tokens - 2
         tokens = llm.tokenize(remaining + draft.text.encode("utf-8"), add_bos=False, special=False)
@@ -467,7 +506,7 @@ class SuggestionEngine:
         taken, at = [], 0
         for token in tokens[:accepted]:
             piece = self._pieces[token]
-            taken.append((token, piece[max(0, len(remaining) - at):]))
+            taken.append((token, piece[max(0, len(remaining) - at) :]))
             at += len(piece)
         return taken, rows[accepted - 1], remaining[at:]
 

@@ -43,15 +43,20 @@ def make_cases(corpus_dir: Path, count: int, seed: int = 0, eval_split_only: boo
     """
     if count < 1:
         raise InputError("Make at least one case: --make-cases N with N >= 1.")
-    files = sorted(path for path in corpus_dir.rglob("*") if path.is_file()
-                   and (not eval_split_only or is_eval_document(str(path.relative_to(corpus_dir)))))
+    files = sorted(
+        path
+        for path in corpus_dir.rglob("*")
+        if path.is_file() and (not eval_split_only or is_eval_document(str(path.relative_to(corpus_dir))))
+    )
     rng = random.Random(seed)
     rng.shuffle(files)
     cuts = {path: _cuts(prose) for path in files if (prose := document_prose(path))}
     cuts = {path: found for path, found in cuts.items() if found}
     if not cuts:
-        raise InputError(f"No document under {corpus_dir} has a {MIN_PREFIX_CHARS}-character prefix followed by "
-                         f"{REFERENCE_MIN_WORDS} words of prose: give a folder of longer text files.")
+        raise InputError(
+            f"No document under {corpus_dir} has a {MIN_PREFIX_CHARS}-character prefix followed by "
+            f"{REFERENCE_MIN_WORDS} words of prose: give a folder of longer text files."
+        )
     cases: list[EvalCase] = []
     while len(cases) < count and any(cuts.values()):
         for path, found in cuts.items():
@@ -100,7 +105,7 @@ def reference_after(paragraph: str) -> str | None:
         return None
     taken: list[str] = []
     for end, _ in sentence_ends(paragraph):  # whole sentences while they fit
-        sentence_words = paragraph[: end].split(" ")
+        sentence_words = paragraph[:end].split(" ")
         if len(sentence_words) > REFERENCE_MAX_WORDS:
             break
         taken = sentence_words
@@ -158,8 +163,9 @@ def read_cases(path: Path) -> list[EvalCase]:
             record = json.loads(line)
             case = EvalCase(str(record["doc_id"]), str(record["prefix"]), str(record["reference"]))
         except (ValueError, KeyError, TypeError) as problem:
-            raise InputError(f"{path}:{number}: not a case ({problem}); each line is JSON with doc_id, prefix, "
-                             "reference.") from None
+            raise InputError(
+                f"{path}:{number}: not a case ({problem}); each line is JSON with doc_id, prefix, reference."
+            ) from None
         if not case.prefix.strip() or not case.reference.strip():
             raise InputError(f"{path}:{number}: the prefix and the reference must both have text.")
         cases.append(case)

@@ -36,7 +36,9 @@ def _writer_code_hash() -> str:
     import cloud.memory
     import cloud.writers
 
-    files = sorted(path for package in (cloud.writers, cloud.llm) for path in Path(package.__file__).parent.glob("*.py"))
+    files = sorted(
+        path for package in (cloud.writers, cloud.llm) for path in Path(str(package.__file__)).parent.glob("*.py")
+    )
     files.append(Path(cloud.memory.__file__).parent / "processor.py")
     return hashlib.sha256(b"".join(path.read_bytes() for path in files)).hexdigest()[:12]
 
@@ -79,6 +81,10 @@ class FilteredSearch:
                 return kept[:k]
             wanted *= 2  # held-out chunks filled the top results: look further down
 
+    def chunk_count(self) -> int:
+        """The datastore's chunks, the held-out ones included."""
+        return self._datastore.chunk_count()
+
 
 @dataclass(frozen=True)
 class CaseNotes:
@@ -97,8 +103,9 @@ class Retrieval:
 class EvaluationCloud:
     """One corpus, indexed once (incrementally) under the cache folder, and a writer of notes."""
 
-    def __init__(self, settings: Settings, corpus: Path, writer: WriterKind,
-                 holdout: Holdout = Holdout.DOCUMENT) -> None:
+    def __init__(
+        self, settings: Settings, corpus: Path, writer: WriterKind, holdout: Holdout = Holdout.DOCUMENT
+    ) -> None:
         self.settings = settings
         self.holdout = holdout
         self.corpus = corpus.resolve()
@@ -123,8 +130,11 @@ class EvaluationCloud:
 
     def held_out_search(self, case: EvalCase) -> FilteredSearch:
         """The datastore as this case's cloud sees it: its document, or the chunks it overlaps, held out."""
-        keep = (document_holdout(self.document_path(case.doc_id)) if self.holdout is Holdout.DOCUMENT
-                else chunk_holdout(case.prefix, case.reference))
+        keep = (
+            document_holdout(self.document_path(case.doc_id))
+            if self.holdout is Holdout.DOCUMENT
+            else chunk_holdout(case.prefix, case.reference)
+        )
         return FilteredSearch(self.datastore, keep)
 
     def notes_for(self, case: EvalCase, context: str) -> CaseNotes:
@@ -159,10 +169,17 @@ class EvaluationCloud:
             model = str(cloud.llm_model_path or "packaged gemma-3-270m q4_k_m")
         elif self.writer_kind is WriterKind.OPENAI:
             model = [cloud.openai.base_url, cloud.openai.model]
-        return {"writer": self.writer_kind.value, "model": model, "top_k_chunks": cloud.top_k_chunks,
-                "notes_per_request": cloud.notes_per_request, "note_max_tokens": cloud.note_max_tokens,
-                "retrieval_context_chars": cloud.retrieval_context_chars, "chunk_max_tokens": cloud.chunk_max_tokens,
-                "request_context_chars": self.settings.client.request_context_chars, "code": _writer_code_hash()}
+        return {
+            "writer": self.writer_kind.value,
+            "model": model,
+            "top_k_chunks": cloud.top_k_chunks,
+            "notes_per_request": cloud.notes_per_request,
+            "note_max_tokens": cloud.note_max_tokens,
+            "retrieval_context_chars": cloud.retrieval_context_chars,
+            "chunk_max_tokens": cloud.chunk_max_tokens,
+            "request_context_chars": self.settings.client.request_context_chars,
+            "code": _writer_code_hash(),
+        }
 
     def close(self) -> None:
         self.datastore.close()

@@ -72,8 +72,11 @@ def replay_keystrokes(prefix: str, reference: str, suggest: Callable[[str], str]
         asked += 1
         suggestion = re.findall(r"\s*\S+", suggest(prefix + "".join(pieces[:position])))
         run = 0
-        while (run < len(suggestion) and position + run < len(pieces)
-               and suggestion[run].strip() == pieces[position + run].strip()):
+        while (
+            run < len(suggestion)
+            and position + run < len(pieces)
+            and suggestion[run].strip() == pieces[position + run].strip()
+        ):
             run += 1
         if run:
             typed += ACCEPT_KEYSTROKES * run

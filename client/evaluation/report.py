@@ -52,14 +52,22 @@ def summarize(results: Sequence[CaseResult], systems: Sequence[str]) -> dict[str
             entry[metric] = {"mean": statistics.fmean(values), "ci95": [low, high]}
         for metric in LATENCY:
             values = [getattr(row, metric) for row in rows]
-            entry[metric] = {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95),
-                             "mean": statistics.fmean(values)}
+            entry[metric] = {
+                "p50": percentile(values, 0.5),
+                "p95": percentile(values, 0.95),
+                "mean": statistics.fmean(values),
+            }
         entry["evaluated_tokens"] = {"mean": statistics.fmean(row.evaluated_tokens for row in rows)}
-        entry["copy_ceiling"] = {"mean": statistics.fmean(row.copy_ceiling for row in rows),
-                                 "cases": sum(row.copy_ceiling > 0 for row in rows)}
+        entry["copy_ceiling"] = {
+            "mean": statistics.fmean(row.copy_ceiling for row in rows),
+            "cases": sum(row.copy_ceiling > 0 for row in rows),
+        }
         drafted = sum(row.drafted_tokens for row in rows)
-        entry["drafts"] = {"drafted_tokens": drafted, "accepted_tokens": sum(row.accepted_draft_tokens for row in rows),
-                           "acceptance": sum(row.accepted_draft_tokens for row in rows) / drafted if drafted else None}
+        entry["drafts"] = {
+            "drafted_tokens": drafted,
+            "accepted_tokens": sum(row.accepted_draft_tokens for row in rows),
+            "acceptance": sum(row.accepted_draft_tokens for row in rows) / drafted if drafted else None,
+        }
         if system != BASELINE and BASELINE in systems:
             entry["vs_client"] = _paired_differences(results, system)
         summary[system] = entry
@@ -75,8 +83,12 @@ def _paired_differences(results: Sequence[CaseResult], system: str) -> dict[str,
     for metric in PAIRED:
         differences = [getattr(r.systems[system], metric) - getattr(r.systems[BASELINE], metric) for r in results]
         low, high = bootstrap_interval(differences)
-        found[metric] = {"mean": statistics.fmean(differences), "ci95": [low, high],
-                         "better": sum(d > 0 for d in differences), "worse": sum(d < 0 for d in differences)}
+        found[metric] = {
+            "mean": statistics.fmean(differences),
+            "ci95": [low, high],
+            "better": sum(d > 0 for d in differences),
+            "worse": sum(d < 0 for d in differences),
+        }
     return found
 
 
@@ -152,8 +164,11 @@ def memory_table(report: dict) -> str:
     lines = ["| system | copy ceiling (cases > 0) | draft tokens accepted / drafted |", "|---|---|---|"]
     for system, entry in report["summary"].items():
         ceiling, drafts = entry["copy_ceiling"], entry["drafts"]
-        accepted = (f"{drafts['accepted_tokens']} / {drafts['drafted_tokens']} ({drafts['acceptance']:.0%})"
-                    if drafts["drafted_tokens"] else "-")
+        accepted = (
+            f"{drafts['accepted_tokens']} / {drafts['drafted_tokens']} ({drafts['acceptance']:.0%})"
+            if drafts["drafted_tokens"]
+            else "-"
+        )
         lines.append(f"| `{system}` | {ceiling['mean']:.3f} ({ceiling['cases']}) | {accepted} |")
     return "\n".join(lines) + "\n"
 

@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from client.engine import StopReason, Suggestion, SuggestionEngine
-from client.evaluation.cases import EvalCase, earlier_cut, with_oracle_note
 from client.engine.drafts import find_draft
+from client.evaluation.cases import EvalCase, earlier_cut, with_oracle_note
 from client.evaluation.cloud_side import EvaluationCloud, Holdout
 from client.evaluation.metrics import bleu, gleu, next_word_exact, replay_keystrokes, rouge_l
 from client.memory.local_memory import LocalNote
@@ -29,6 +29,7 @@ from client.memory.memory_block import MemoryBlock
 from shared.errors import InputError
 from shared.protocol import MemoryNote
 from shared.settings import Settings
+
 
 @dataclass(frozen=True)
 class SystemSpec:
@@ -81,7 +82,9 @@ class SystemResult:
     copy_ceiling: float = 0.0  # share of the reference's words that copying from this prompt's notes could supply
     notes: list[str] = field(default_factory=list)
     notes_error: str | None = None
-    source_paths: list[str] = field(default_factory=list)  # what retrieval gave the notes or the prompt: never the case's own
+    source_paths: list[str] = field(
+        default_factory=list
+    )  # what retrieval gave the notes or the prompt: never the case's own
 
 
 @dataclass
@@ -114,32 +117,45 @@ def evaluation_engine(settings: Settings, spec: SystemSpec = SYSTEM_SPECS["clien
     background context: each prompt is evaluated where the runner says, so timing is exact.
     The system says whether the memory adapter is on and which drafts are made.
     """
-    engine = settings.engine.model_copy(update={
-        "max_suggestion_tokens": SUGGESTION_TOKENS, "stop_at_sentence_end": False, "background_prefill": False,
-        "memory_adapter": spec.adapter, "copy_from_memory": spec.copy_from_memory,
-        "prompt_lookup": spec.prompt_lookup})
+    engine = settings.engine.model_copy(
+        update={
+            "max_suggestion_tokens": SUGGESTION_TOKENS,
+            "stop_at_sentence_end": False,
+            "background_prefill": False,
+            "memory_adapter": spec.adapter,
+            "copy_from_memory": spec.copy_from_memory,
+            "prompt_lookup": spec.prompt_lookup,
+        }
+    )
     return SuggestionEngine(engine, settings.cache_dir)
 
 
 class EvaluationRunner:
-    def __init__(self, engines: Callable[[SystemSpec], SuggestionEngine], cloud: EvaluationCloud,
-                 systems: Sequence[str]) -> None:
+    def __init__(
+        self, engines: Callable[[SystemSpec], SuggestionEngine], cloud: EvaluationCloud, systems: Sequence[str]
+    ) -> None:
         self.engines = engines
         self.cloud = cloud
         self.systems = check_systems(systems)
         self.notes_spent = NotesSpent()
 
     def run_case(self, case: EvalCase) -> CaseResult:
-        return CaseResult(case.doc_id, case.reference, {system: self._run_system(system, case) for system in self.systems})
+        return CaseResult(
+            case.doc_id, case.reference, {system: self._run_system(system, case) for system in self.systems}
+        )
 
     def _run_system(self, system: str, case: EvalCase) -> SystemResult:
         spec = SYSTEM_SPECS[system]
         engine = self.engines(spec)
-        retrieval_ms, notes, notes_error, sources = 0.0, [], None, []
+        retrieval_ms, notes_error = 0.0, None
+        notes: list[MemoryNote] = []
+        sources: list[str] = []
         if spec.memory == "chunks":
             retrieval = self.cloud.retrieve(case)
             retrieval_ms, sources = retrieval.ms, [chunk.path for chunk in retrieval.chunks]
-            block = MemoryBlock(tuple(LocalNote(f"chunk-{chunk.chunk_id}", 0, chunk.text, ()) for chunk in retrieval.chunks))
+            block = MemoryBlock(
+                tuple(LocalNote(f"chunk-{chunk.chunk_id}", 0, chunk.text, ()) for chunk in retrieval.chunks)
+            )
         elif spec.memory in ("notes", "stale", "oracle"):
             context = earlier_cut(case.prefix) if spec.memory == "stale" else case.prefix
             notes, notes_error = self._notes(case, context)
@@ -193,13 +209,15 @@ class EvaluationRunner:
         Words after the first wrong one can never be accepted, so generating them would
         only cost time; the replay's outcome is the same.
         """
+
         def suggest(text: str) -> str:
             if text == case.prefix:
                 return first  # the suggestion already scored above
-            wanted = case.reference[len(text) - len(case.prefix):].split()
+            wanted = case.reference[len(text) - len(case.prefix) :].split()
             pieces: list[str] = []
             made: Suggestion = engine.suggest(
-                text, on_text=pieces.append, should_cancel=lambda: left_the_words("".join(pieces), wanted))
+                text, on_text=pieces.append, should_cancel=lambda: left_the_words("".join(pieces), wanted)
+            )
             return "".join(pieces) if made.stop_reason is StopReason.CANCELLED else made.text
 
         return suggest
@@ -240,12 +258,13 @@ def left_the_words(suggested: str, wanted: list[str]) -> bool:
     complete = words if suggested[-1:].isspace() else words[:-1]
     if complete != wanted[: len(complete)] or len(complete) >= len(wanted):
         return True
-    unfinished = words[len(complete):]
+    unfinished = words[len(complete) :]
     return bool(unfinished) and not wanted[len(complete)].startswith(unfinished[0])
 
 
-def timed_run(runner: EvaluationRunner, cases: Sequence[EvalCase],
-              on_case: Callable[[int], None] | None = None) -> tuple[list[CaseResult], float]:
+def timed_run(
+    runner: EvaluationRunner, cases: Sequence[EvalCase], on_case: Callable[[int], None] | None = None
+) -> tuple[list[CaseResult], float]:
     began = time.perf_counter()
     results = []
     for done, case in enumerate(cases, start=1):

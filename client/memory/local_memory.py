@@ -200,8 +200,13 @@ class LocalMemory:
                 new_rows = [
                     db.execute(
                         "INSERT INTO notes (note_id, version, text, sources, embedding) VALUES (?, ?, ?, ?, ?)",
-                        (note.note_id, note.version, note.text, _sources_json(note.sources),
-                         vectors[note.note_id].tobytes()),
+                        (
+                            note.note_id,
+                            note.version,
+                            note.text,
+                            _sources_json(note.sources),
+                            vectors[note.note_id].tobytes(),
+                        ),
                     ).lastrowid
                     for note in new
                 ]
@@ -230,7 +235,7 @@ class LocalMemory:
             return _build_from_rows(db, self._ivf_threshold)  # crossing the threshold: built afresh
         index = faiss.clone_index(base)
         if gone_rows:
-            index.remove_ids(np.array(gone_rows, dtype=np.int64))
+            index.remove_ids(np.array(gone_rows, dtype=np.int64))  # type: ignore[arg-type]  # the stubs miss numpy ids
         if len(new_rows):
             index.add_with_ids(vectors, new_rows)
         return index
@@ -239,14 +244,14 @@ class LocalMemory:
         """The committed generation's index: another process may have applied a delta since."""
         with self._db.reading() as db:
             generation = _meta_int(db, "generation")
-        if generation == self._index_generation:
+        if generation == self._index_generation and self._index is not None:
             return self._index
         with self._write_lock, self._db.transaction() as db:
             return self._index_at(db, _meta_int(db, "generation"))
 
     def _index_at(self, db: sqlite3.Connection, generation: int) -> faiss.Index:
         """The index of SQLite's ``generation``, in the caller's transaction: in memory, from its file, or rebuilt."""
-        if generation == self._index_generation:
+        if generation == self._index_generation and self._index is not None:
             return self._index
         index = self._index_files.load(generation)
         if index is None or index.ntotal != db.execute("SELECT count(*) FROM notes").fetchone()[0]:
@@ -254,6 +259,7 @@ class LocalMemory:
             self._index_files.save(index, generation)
         self._index, self._index_generation = index, generation
         return index
+
 
 def _build_from_rows(db: sqlite3.Connection, ivf_threshold: int) -> faiss.Index:
     rows = db.execute("SELECT id, embedding FROM notes ORDER BY id").fetchall()

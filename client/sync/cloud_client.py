@@ -35,8 +35,9 @@ class VersionAhead(CloudRefused):
 
 
 class CloudClient:
-    def __init__(self, base_url: str, token: str, timeout_s: float, max_retries: int,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, base_url: str, token: str, timeout_s: float, max_retries: int, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._max_retries = max_retries
         self._sleep = sleep
@@ -111,4 +112,6 @@ def _refusal(response: httpx.Response, base_url: str) -> CloudRefused:
         return VersionAhead(f"The memory service at {base_url} is behind the local memory ({detail}).")
     if code == 404 and response.request.url.path.endswith("/healthz"):
         return CloudRefused(f"{base_url} is not a HybridRAG memory service (no /healthz): check the URL.")
-    return CloudRefused(f"The memory service at {base_url} refused {response.request.url.path} (HTTP {code}: {detail}).")
+    return CloudRefused(
+        f"The memory service at {base_url} refused {response.request.url.path} (HTTP {code}: {detail})."
+    )

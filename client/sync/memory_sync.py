@@ -61,10 +61,18 @@ def sync_memory(client: CloudClient, memory: LocalMemory) -> SyncReport:
                 break
     except VersionAhead:
         replaced, pages = _resync_from_zero(client, memory)
-        return SyncReport(from_version, replaced.to_version, replaced.added, replaced.removed, pages, True,
-                          time.perf_counter() - started)
-    return SyncReport(from_version, memory.version, tuple(added), tuple(removed), pages, False,
-                      time.perf_counter() - started)
+        return SyncReport(
+            from_version,
+            replaced.to_version,
+            replaced.added,
+            replaced.removed,
+            pages,
+            True,
+            time.perf_counter() - started,
+        )
+    return SyncReport(
+        from_version, memory.version, tuple(added), tuple(removed), pages, False, time.perf_counter() - started
+    )
 
 
 def _resync_from_zero(client: CloudClient, memory: LocalMemory) -> tuple[AppliedDelta, int]:
@@ -183,8 +191,11 @@ class BackgroundSync:
 
     def _has_work_due(self, work: _Work) -> bool:
         now = time.monotonic()
-        return (self._send_due(work) or now >= work.sync_due_at
-                or (work.pending_request is not None and now >= work.poll_due_at))
+        return (
+            self._send_due(work)
+            or now >= work.sync_due_at
+            or (work.pending_request is not None and now >= work.poll_due_at)
+        )
 
     @staticmethod
     def _send_due(work: _Work) -> bool:
@@ -241,7 +252,7 @@ class BackgroundSync:
         except HybridRAGError as exc:
             self._record_failure(exc)
             return
-        except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
+        except Exception as exc:
             logger.exception("memory sync failed")
             self._record_failure(exc)
             return
@@ -249,8 +260,12 @@ class BackgroundSync:
             self._work.failures = 0
             self._work.sync_due_at = time.monotonic() + self._settings.sync_interval_s
             self._update_status(
-                state=SyncState.SYNCED, version=report.to_version, notes=self._memory.note_count,
-                last_sync_at=datetime.now(UTC), offline_since=None, last_error=None,
+                state=SyncState.SYNCED,
+                version=report.to_version,
+                notes=self._memory.note_count,
+                last_sync_at=datetime.now(UTC),
+                offline_since=None,
+                last_error=None,
             )
         if report.changed and self._on_synced is not None:
             self._on_synced(report)

@@ -52,7 +52,9 @@ class ComposeApp(App[str | None]):
         Binding("f1", "help", "Keys", tooltip="This list of keys"),
         Binding("f2", "toggle_notes", "Notes", tooltip="Show or hide the memory notes of the current suggestion"),
         Binding("f5", "sync_now", "Sync now", tooltip="Pull new memory notes from the cloud now"),
-        Binding("f6", "request_memory", "Ask cloud", tooltip="Ask the cloud to write notes for the text before the cursor"),
+        Binding(
+            "f6", "request_memory", "Ask cloud", tooltip="Ask the cloud to write notes for the text before the cursor"
+        ),
         Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="Quit (unsaved text stays in the recovery file)"),
     ]
     EDITING_KEYS_NOTE = ("other keys", "Edit as in any editor: ctrl+z undo, ctrl+x/c/v, shift+arrows")
@@ -114,6 +116,7 @@ class ComposeApp(App[str | None]):
         self._load(text)
         recovered = self.recovery.read()
         if recovered is not None and recovered.text != text:
+
             def restore(chosen: bool | None) -> None:
                 if chosen:
                     self._load(recovered.text)
@@ -227,11 +230,19 @@ class ComposeApp(App[str | None]):
     # -- keys -------------------------------------------------------------------------------
 
     def action_help(self) -> None:
-        editor_keys = [(binding.key, binding.tooltip or binding.description)
-                       for binding in ComposeEditor.BINDINGS if isinstance(binding, Binding)]
-        app_keys = [(binding.key, binding.tooltip or binding.description)
-                    for binding in self.BINDINGS if isinstance(binding, Binding)]
-        self.push_screen(HelpScreen([*ComposeEditor.KEYS_HANDLED_ON_KEY, *editor_keys, *app_keys, self.EDITING_KEYS_NOTE]))
+        editor_keys = [
+            (binding.key, binding.tooltip or binding.description)
+            for binding in ComposeEditor.BINDINGS
+            if isinstance(binding, Binding)
+        ]
+        app_keys = [
+            (binding.key, binding.tooltip or binding.description)
+            for binding in self.BINDINGS
+            if isinstance(binding, Binding)
+        ]
+        self.push_screen(
+            HelpScreen([*ComposeEditor.KEYS_HANDLED_ON_KEY, *editor_keys, *app_keys, self.EDITING_KEYS_NOTE])
+        )
 
     def action_toggle_notes(self) -> None:
         self.query_one(NotesPanel).toggle_class("-shown")
@@ -276,9 +287,12 @@ class ComposeApp(App[str | None]):
         try:
             replace_atomically(path, lambda partial: partial.write_text(text, encoding="utf-8"))
         except OSError as problem:
-            self.notify(f"Could not save {path}: {problem.strerror or problem}. The text is still in the "
-                        "recovery file; try another path (Ctrl+S on an untitled text asks for one).",
-                        title="Not saved", severity="error")
+            self.notify(
+                f"Could not save {path}: {problem.strerror or problem}. The text is still in the "
+                "recovery file; try another path (Ctrl+S on an untitled text asks for one).",
+                title="Not saved",
+                severity="error",
+            )
             return
         self._saved_text = self._autosaved_text = text
         self._recovery_io.submit(self.recovery.discard)
@@ -307,11 +321,13 @@ class ComposeApp(App[str | None]):
             self._recovery_io.submit(self.recovery.write, text)
 
     def _refresh_status(self) -> None:
-        self.query_one(StatusBar).show(StatusFacts(
-            sync=self.assistant.sync_status,
-            notes_switch=self.assistant.notes_switch,
-            last_suggestion=self.last_suggestion,
-            kv_mode=str(self.assistant.engine.kv_preset),
-            pause_ms=self.editor.debounce.delay_s * 1000,
-            saved=not self.unsaved,
-        ))
+        self.query_one(StatusBar).show(
+            StatusFacts(
+                sync=self.assistant.sync_status,
+                notes_switch=self.assistant.notes_switch,
+                last_suggestion=self.last_suggestion,
+                kv_mode=str(self.assistant.engine.kv_preset),
+                pause_ms=self.editor.debounce.delay_s * 1000,
+                saved=not self.unsaved,
+            )
+        )

@@ -21,12 +21,19 @@ from shared.settings import ComposeSettings
 
 class ComposeEditor(TextArea):
     BINDINGS = [
-        Binding("ctrl+right", "accept_word", "Accept word", show=False,
-                tooltip="Accept the suggestion's next word (else: one word right)"),
+        Binding(
+            "ctrl+right",
+            "accept_word",
+            "Accept word",
+            show=False,
+            tooltip="Accept the suggestion's next word (else: one word right)",
+        ),
     ]
     # Tab (accept all) and Esc (dismiss) are taken in _on_key: TextArea handles them there.
-    KEYS_HANDLED_ON_KEY = [("tab", "Accept the whole suggestion (indents when there is none)"),
-                           ("escape", "Dismiss the suggestion")]
+    KEYS_HANDLED_ON_KEY = [
+        ("tab", "Accept the whole suggestion (indents when there is none)"),
+        ("escape", "Dismiss the suggestion"),
+    ]
 
     @dataclass
     class SuggestionNeeded(Message):

@@ -31,7 +31,7 @@ class NotesPanel(VerticalScroll):
     NotesPanel.-shown { display: block; }
     """
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self):
         yield Static(Text("Memory notes", style="bold"))
         yield Static(notes_text(()), id="notes")
 

@@ -27,14 +27,20 @@ class RecoveredText:
 class RecoveryFile:
     def __init__(self, folder: Path, file: Path | None) -> None:
         self.file = file.resolve() if file is not None else None
-        name = UNTITLED if self.file is None else (
-            f"{self.file.name}.{hashlib.sha256(str(self.file).encode()).hexdigest()[:16]}"
+        name = (
+            UNTITLED
+            if self.file is None
+            else (f"{self.file.name}.{hashlib.sha256(str(self.file).encode()).hexdigest()[:16]}")
         )
         self.path = folder / f"{name}.recovery.json"
         self._lock = threading.Lock()  # autosaves run on worker threads
 
     def write(self, text: str) -> None:
-        record = {"file": str(self.file) if self.file else None, "saved_at": datetime.now(UTC).isoformat(), "text": text}
+        record = {
+            "file": str(self.file) if self.file else None,
+            "saved_at": datetime.now(UTC).isoformat(),
+            "text": text,
+        }
         with self._lock:
             replace_atomically(self.path, lambda partial: partial.write_text(json.dumps(record), encoding="utf-8"))
 

@@ -13,7 +13,10 @@ from textual.widgets import Button, DataTable, Input, Label, Static
 
 DIALOG_CSS = """
 {screen} {{ align: center middle; }}
-{screen} > Vertical {{ width: 80; max-width: 100%; height: auto; max-height: 90%; border: thick $primary; padding: 1 2; background: $surface; }}
+{screen} > Vertical {{
+    width: 80; max-width: 100%; height: auto; max-height: 90%;
+    border: thick $primary; padding: 1 2; background: $surface;
+}}
 {screen} Horizontal {{ height: auto; margin-top: 1; }}
 {screen} Button {{ margin-right: 2; }}
 """

@@ -48,13 +48,15 @@ def latency_part(suggestion: Suggestion | None) -> Text:
 
 
 def status_text(facts: StatusFacts) -> Text:
-    return Text(SEPARATOR).join([
-        memory_part(facts.sync, facts.notes_switch),
-        latency_part(facts.last_suggestion),
-        Text(f"KV {facts.kv_mode}"),
-        Text(f"pause {facts.pause_ms:.0f} ms"),
-        Text("saved", style="dim") if facts.saved else Text("unsaved", style="yellow"),
-    ])
+    return Text(SEPARATOR).join(
+        [
+            memory_part(facts.sync, facts.notes_switch),
+            latency_part(facts.last_suggestion),
+            Text(f"KV {facts.kv_mode}"),
+            Text(f"pause {facts.pause_ms:.0f} ms"),
+            Text("saved", style="dim") if facts.saved else Text("unsaved", style="yellow"),
+        ]
+    )
 
 
 def _clock(moment: datetime | None) -> str:

@@ -101,11 +101,12 @@ def _pack(pieces: list[Chunk], min_tokens: int, max_tokens: int) -> Iterator[Chu
 
 
 def _is_heading(piece: Chunk) -> bool:
-    return piece.tokens <= _HEADING_MAX_TOKENS and "\n" not in piece.text and not piece.text.rstrip().endswith((".", ":", "!", "?"))
+    return (
+        piece.tokens <= _HEADING_MAX_TOKENS
+        and "\n" not in piece.text
+        and not piece.text.rstrip().endswith((".", ":", "!", "?"))
+    )
 
 
 def _merged(pieces: list[Chunk], separator: str) -> Chunk:
-    return Chunk(
-        pieces[0].start, pieces[-1].end, separator.join(p.text for p in pieces), sum(p.tokens for p in pieces)
-    )
-
+    return Chunk(pieces[0].start, pieces[-1].end, separator.join(p.text for p in pieces), sum(p.tokens for p in pieces))

@@ -98,8 +98,10 @@ class Datastore:
         corpus_dir = corpus_dir.resolve()
         root = self._settings.corpus_root
         if root is not None and not corpus_dir.is_relative_to(root.resolve()):
-            raise InputError(f"{corpus_dir} is outside the corpus root {root} (cloud.corpus_root): "
-                             "ingest only folders inside it, or change the setting.")
+            raise InputError(
+                f"{corpus_dir} is outside the corpus root {root} (cloud.corpus_root): "
+                "ingest only folders inside it, or change the setting."
+            )
         report = IngestReport()
         known = self._known_files(corpus_dir)
         paths = sorted(p for p in corpus_dir.rglob("*") if p.is_file())
@@ -109,8 +111,11 @@ class Datastore:
         changed: list[Path] = []
         present: set[str] = set()
         for path in paths:
-            result = (read_document(path, self._settings.max_file_bytes) if path.resolve().is_relative_to(corpus_dir)
-                      else Skipped(path, "a link to a file outside the corpus folder"))
+            result = (
+                read_document(path, self._settings.max_file_bytes)
+                if path.resolve().is_relative_to(corpus_dir)
+                else Skipped(path, "a link to a file outside the corpus folder")
+            )
             if progress:
                 progress.advance(1)
             if isinstance(result, Skipped):
@@ -168,7 +173,9 @@ class Datastore:
         if progress:
             progress.advance(len(group))
 
-    def _replace_files(self, group: list[tuple[Document, list[Chunk]]], vectors: np.ndarray, report: IngestReport) -> None:
+    def _replace_files(
+        self, group: list[tuple[Document, list[Chunk]]], vectors: np.ndarray, report: IngestReport
+    ) -> None:
         row = 0
         with self._db.transaction() as db:
             for document, chunks in group:
@@ -179,7 +186,9 @@ class Datastore:
                     db.execute("UPDATE files SET sha256 = ? WHERE id = ?", (document.sha256, old["id"]))
                     file_id = old["id"]
                 else:
-                    file_id = db.execute("INSERT INTO files (path, sha256) VALUES (?, ?)", (path, document.sha256)).lastrowid
+                    file_id = db.execute(
+                        "INSERT INTO files (path, sha256) VALUES (?, ?)", (path, document.sha256)
+                    ).lastrowid
                 db.executemany(
                     'INSERT INTO chunks (file_id, start, "end", tokens, text, embedding) VALUES (?, ?, ?, ?, ?, ?)',
                     [
@@ -217,8 +226,14 @@ class Datastore:
             )
             by_id = {row["id"]: row for row in rows}
         return [  # an id gone from SQLite (another process's ingest in flight) is left out
-            RetrievedChunk(chunk_id, by_id[chunk_id]["path"], by_id[chunk_id]["start"], by_id[chunk_id]["end"],
-                           by_id[chunk_id]["text"], score)
+            RetrievedChunk(
+                chunk_id,
+                by_id[chunk_id]["path"],
+                by_id[chunk_id]["start"],
+                by_id[chunk_id]["end"],
+                by_id[chunk_id]["text"],
+                score,
+            )
             for chunk_id, score in hits
             if chunk_id in by_id
         ]

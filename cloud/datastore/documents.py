@@ -81,8 +81,31 @@ def read_document(path: Path, max_bytes: int) -> Document | Skipped:
 
 class _HTMLTextExtractor(HTMLParser):
     _SKIPPED = {"script", "style", "head", "noscript", "template"}
-    _BLOCKS = {"p", "div", "section", "article", "li", "tr", "pre", "blockquote", "table", "ul", "ol",
-               "h1", "h2", "h3", "h4", "h5", "h6", "dd", "dt", "br", "hr", "header", "footer"}
+    _BLOCKS = {
+        "p",
+        "div",
+        "section",
+        "article",
+        "li",
+        "tr",
+        "pre",
+        "blockquote",
+        "table",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "dd",
+        "dt",
+        "br",
+        "hr",
+        "header",
+        "footer",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -129,8 +152,10 @@ _DIRECTIVE = re.compile(r"^\s*\.\.\s+([\w:-]+)::\s*(.*)$")
 _COMMENT_OR_LABEL = re.compile(r"^\s*\.\.(\s|$)")
 _FIELD = re.compile(r"^(\s*):[\w -]+:(?:\s+|$)")  # ":synopsis: text", not ":func:`x`"
 # Object descriptions (".. function:: open(file)") keep their signature; others (".. index::") drop it.
-_DESCRIBING_DIRECTIVE = re.compile(r"function|method|class|attribute|data|exception|decorator|describe|"
-                                   r"option|module|type|macro|member|var|opcode|envvar")
+_DESCRIBING_DIRECTIVE = re.compile(
+    r"function|method|class|attribute|data|exception|decorator|describe|"
+    r"option|module|type|macro|member|var|opcode|envvar"
+)
 _CODE_LINE = re.compile(r"^(>>>|\.\.\.)( |$)")
 _RULE_CHARS = set("=-~^*#+`'\"_|")
 

@@ -3,6 +3,8 @@
 import threading
 from pathlib import Path
 
+from llama_cpp import Llama
+
 from shared.llama_loading import load_llama
 
 
@@ -12,13 +14,21 @@ class EmbeddedLLM:
     def __init__(self, model_path: Path, n_ctx: int, n_threads: int) -> None:
         self.model_path = model_path
         # f16 KV: the cloud is not memory-bound, and f16 prefills 2.2x faster here (reports/engine.json).
-        self._llm = load_llama(model_path, n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
-                               flash_attn=True, swa_full=True)
+        self._llm = load_llama(
+            model_path,
+            Llama,
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            flash_attn=True,
+            swa_full=True,
+        )
         self._lock = threading.Lock()  # one llama context: one completion at a time
 
     def complete(self, prompt: str, max_tokens: int, stop: list[str]) -> str:
         with self._lock:
             result = self._llm.create_completion(prompt, max_tokens=max_tokens, stop=stop, temperature=0.0)
+        assert isinstance(result, dict)  # not streamed: one response
         return result["choices"][0]["text"]
 
     def close(self) -> None:

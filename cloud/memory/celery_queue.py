@@ -52,7 +52,9 @@ class CeleryDispatcher:
 
     def submit(self, tenant: str, request: MemoryRequest) -> RequestStatus:
         if self.log.queued_tenants() >= self.settings.queue_max_tenants:
-            raise QueueFull(f"The memory queue is full ({self.settings.queue_max_tenants} tenants waiting). Retry later.")
+            raise QueueFull(
+                f"The memory queue is full ({self.settings.queue_max_tenants} tenants waiting). Retry later."
+            )
         status = self.log.create_request(tenant, request)
         self.log.supersede_queued(tenant, by=status.request_id)
         self._app.send_task(TASK_NAME, args=(tenant, status.request_id), queue=QUEUE_NAME)
@@ -84,12 +86,20 @@ def run_worker(processor: MemoryRequestProcessor, settings: CloudSettings) -> No
     app = celery_app(settings)
 
     @app.task(name=TASK_NAME, bind=True, max_retries=None)
-    def memory_request(task, tenant: str, request_id: str) -> None:  # type: ignore[no-untyped-def]
+    def memory_request(task, tenant: str, request_id: str) -> None:
         attempt = processor.attempt(tenant, request_id)
         if attempt.retry_in_s is not None:
             raise task.retry(countdown=attempt.retry_in_s)
 
-    app.worker_main([
-        "worker", "--pool=solo", "--concurrency=1", f"--queues={QUEUE_NAME}", "--loglevel=INFO",
-        "--without-gossip", "--without-mingle", f"--hostname=hybridrag-{os.getpid()}@{socket.gethostname()}",
-    ])
+    app.worker_main(
+        [
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            f"--queues={QUEUE_NAME}",
+            "--loglevel=INFO",
+            "--without-gossip",
+            "--without-mingle",
+            f"--hostname=hybridrag-{os.getpid()}@{socket.gethostname()}",
+        ]
+    )

@@ -121,8 +121,12 @@ class MemoryLog:
             version=upto,
             latest_version=latest,
             added=[
-                MemoryNote(note_id=row["note_id"], version=row["added_version"], text=row["text"],
-                           sources=[NoteSource(**source) for source in json.loads(row["sources"])])
+                MemoryNote(
+                    note_id=row["note_id"],
+                    version=row["added_version"],
+                    text=row["text"],
+                    sources=[NoteSource(**source) for source in json.loads(row["sources"])],
+                )
                 for row in added
             ],
             removed=[row["note_id"] for row in removed],
@@ -165,8 +169,9 @@ class MemoryLog:
         with self._db.transaction() as db:
             # The tenant's row, locked: API and worker processes commit one tenant's versions in turn.
             db.execute("INSERT INTO tenants (name, version) VALUES (?, 0) ON CONFLICT (name) DO NOTHING", (tenant,))
-            version = db.execute(f"SELECT version FROM tenants WHERE name = ?{self._db.for_update}",
-                                 (tenant,)).fetchone()["version"]
+            version = db.execute(
+                f"SELECT version FROM tenants WHERE name = ?{self._db.for_update}", (tenant,)
+            ).fetchone()["version"]
             new_version = version + 1
             added = 0
             for note in notes:
@@ -184,7 +189,8 @@ class MemoryLog:
                 added += 1
             evicted = db.execute(  # every live note older than the cap's newest ones
                 "UPDATE notes SET removed_version = ? WHERE tenant = ? AND removed_version IS NULL AND seq <= "
-                "(SELECT seq FROM notes WHERE tenant = ? AND removed_version IS NULL ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                "(SELECT seq FROM notes WHERE tenant = ? AND removed_version IS NULL "
+                "ORDER BY seq DESC LIMIT 1 OFFSET ?)",
                 (new_version, tenant, tenant, self._cap),
             ).rowcount
             if added or evicted:
@@ -208,7 +214,8 @@ class MemoryLog:
         request_id = uuid.uuid4().hex
         with self._db.transaction() as db:
             db.execute(
-                "INSERT INTO requests (request_id, tenant, context, query, state, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO requests (request_id, tenant, context, query, state, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (request_id, tenant, request.context, request.query, RequestState.QUEUED, time.time()),
             )
             return self._status_in(db, request_id)
@@ -216,7 +223,9 @@ class MemoryLog:
     def request(self, request_id: str) -> tuple[str, MemoryRequest]:
         """The tenant and body of a stored request."""
         with self._db.reading() as db:
-            row = db.execute("SELECT tenant, context, query FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+            row = db.execute(
+                "SELECT tenant, context, query FROM requests WHERE request_id = ?", (request_id,)
+            ).fetchone()
         return row["tenant"], MemoryRequest(context=row["context"], query=row["query"])
 
     def status(self, tenant: str, request_id: str) -> RequestStatus | None:
@@ -235,10 +244,13 @@ class MemoryLog:
     def claim(self, request_id: str) -> bool:
         """Mark a queued (or interrupted) request running, one attempt more; False if it is finished or superseded."""
         with self._db.transaction() as db:
-            return db.execute(
-                "UPDATE requests SET state = ?, attempts = attempts + 1 WHERE request_id = ? AND state IN (?, ?)",
-                (RequestState.RUNNING, request_id, *_UNFINISHED),
-            ).rowcount == 1
+            return (
+                db.execute(
+                    "UPDATE requests SET state = ?, attempts = attempts + 1 WHERE request_id = ? AND state IN (?, ?)",
+                    (RequestState.RUNNING, request_id, *_UNFINISHED),
+                ).rowcount
+                == 1
+            )
 
     def supersede_queued(self, tenant: str, by: str) -> int:
         """Every other request of ``tenant`` still queued is superseded by ``by`` (the latest context wins)."""
@@ -252,8 +264,9 @@ class MemoryLog:
     def queued_tenants(self) -> int:
         """Tenants with a request waiting: the depth of a queue that keeps one per tenant."""
         with self._db.reading() as db:
-            return db.execute("SELECT count(DISTINCT tenant) AS n FROM requests WHERE state = ?",
-                              (RequestState.QUEUED,)).fetchone()["n"]
+            return db.execute(
+                "SELECT count(DISTINCT tenant) AS n FROM requests WHERE state = ?", (RequestState.QUEUED,)
+            ).fetchone()["n"]
 
     def mark_queued(self, request_id: str, error: str) -> None:
         """Back in the queue after a failed attempt; the error is kept for the status."""
@@ -267,7 +280,9 @@ class MemoryLog:
 
     def _set_state(self, request_id: str, state: RequestState, assignments: str, *values: object) -> None:
         with self._db.transaction() as db:
-            db.execute(f"UPDATE requests SET state = ?, {assignments} WHERE request_id = ?", (state, *values, request_id))
+            db.execute(
+                f"UPDATE requests SET state = ?, {assignments} WHERE request_id = ?", (state, *values, request_id)
+            )
 
     def unfinished_requests(self, running: bool = True) -> list[tuple[str, str]]:
         """(tenant, request id) of every request queued (and, with ``running``, running), oldest first."""
@@ -284,7 +299,8 @@ class MemoryLog:
         with self._db.reading() as db:
             rows = db.execute(
                 "SELECT (finished_at - created_at) * 1000 AS ms FROM requests WHERE state = ? "
-                "ORDER BY finished_at DESC LIMIT ?", (RequestState.DONE, count)
+                "ORDER BY finished_at DESC LIMIT ?",
+                (RequestState.DONE, count),
             ).fetchall()
         return [float(row["ms"]) for row in rows]
 

@@ -26,6 +26,8 @@ RETRY_BACKOFF_MAX_STEPS = 5
 class ChunkSearch(Protocol):
     def search_text(self, text: str, k: int) -> list[RetrievedChunk]: ...
 
+    def chunk_count(self) -> int: ...
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -53,9 +55,16 @@ class MemoryRequestProcessor:
             status = self.log.commit_request(request_id, tenant, notes)
         except Exception as exc:  # noqa: BLE001  # any failure of one attempt is the request's, not the worker's
             return self._failed(request_id, f"{type(exc).__name__}: {exc}")
+        assert status.finished_at is not None  # committed
         latency_ms = (status.finished_at - status.created_at).total_seconds() * 1000
-        logger.info("memory request %s of %s: %d new note(s), version %s, %.0f ms after it was accepted",
-                    request_id, tenant, status.notes_added, status.version, latency_ms)
+        logger.info(
+            "memory request %s of %s: %d new note(s), version %s, %.0f ms after it was accepted",
+            request_id,
+            tenant,
+            status.notes_added,
+            status.version,
+            latency_ms,
+        )
         return Attempt(status)
 
     def _write_notes(self, request: MemoryRequest) -> list[NewNote]:
@@ -66,8 +75,10 @@ class MemoryRequestProcessor:
         return [
             NewNote(
                 note.text,
-                tuple(NoteSource(chunk_id=i, path=by_id[i].path, start=by_id[i].start, end=by_id[i].end)
-                      for i in note.chunk_ids),
+                tuple(
+                    NoteSource(chunk_id=i, path=by_id[i].path, start=by_id[i].start, end=by_id[i].end)
+                    for i in note.chunk_ids
+                ),
             )
             for note in written
         ]

@@ -76,7 +76,7 @@ class MemoryWorker:
             if item:
                 try:
                     self.process(*item)
-                except Exception:  # noqa: BLE001  # the worker outlives any one request
+                except Exception:  # the worker outlives any one request
                     logger.exception("memory request %s could not be processed", item[1])
 
     def process(self, tenant: str, request_id: str) -> RequestStatus | None:

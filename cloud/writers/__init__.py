@@ -1,5 +1,6 @@
 """Memory writers: an LLM (embedded or OpenAI-compatible) or the extractive baseline."""
 
+from cloud.llm.backend import CompletionBackend
 from cloud.writers.extractive_writer import ExtractiveNoteWriter
 from cloud.writers.llm_writer import EXAMPLES, LLMNoteWriter
 from cloud.writers.note_writer import FallbackNoteWriter, NoteValidator, NoteWriter
@@ -16,6 +17,7 @@ def make_writer(settings: Settings, embedder: SentenceEmbedder, kind: WriterKind
     extractive = ExtractiveNoteWriter(embedder, validator)
     if kind is WriterKind.EXTRACTIVE:
         return extractive
+    backend: CompletionBackend
     if kind is WriterKind.EMBEDDED:
         from cloud.llm.embedded import EmbeddedLLM  # loads llama.cpp: only when used
 

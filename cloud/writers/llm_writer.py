@@ -27,19 +27,25 @@ INSTRUCTION = (
 )
 EXAMPLES = [
     (
-        "The sorted() function returns a new sorted list from the items in an iterable. It takes an optional "
-        "key function and a reverse flag. The original iterable is not changed.",
+        (
+            "The sorted() function returns a new sorted list from the items in an iterable. It takes an optional "
+            "key function and a reverse flag. The original iterable is not changed."
+        ),
         "sorted() returns a new sorted list from any iterable and leaves the original unchanged.",
     ),
     (
-        "A context manager is an object that defines the runtime context to be established when executing a "
-        "with statement. Its __enter__ method runs on entry and its __exit__ method runs on exit, even when "
-        "an exception was raised.",
+        (
+            "A context manager is an object that defines the runtime context to be established when executing a "
+            "with statement. Its __enter__ method runs on entry and its __exit__ method runs on exit, even when "
+            "an exception was raised."
+        ),
         "A with statement calls the context manager's __exit__ method even if the block raises an exception.",
     ),
     (
-        "Environment variables are read once at start-up. Changing PATH after the process has started does not "
-        "affect programs it already launched; they keep the copy they were given.",
+        (
+            "Environment variables are read once at start-up. Changing PATH after the process has started does not "
+            "affect programs it already launched; they keep the copy they were given."
+        ),
         "A process gets a copy of the environment at start-up, so later changes do not reach running programs.",
     ),
 ]
@@ -78,7 +84,7 @@ class LLMNoteWriter:
         """Each chunk's sentences most relevant to ``focus``, in document order, within the passage size."""
         sentences = [list(prose_sentences(chunk.text)) for chunk in chunks]
         flat = [sentence for chunk_sentences in sentences for sentence in chunk_sentences]
-        scores = relevance(self._embedder, focus, flat)[0] if flat else []
+        scores: list[float] = list(relevance(self._embedder, focus, flat)[0]) if flat else []
         passages, offset = [], 0
         for chunk, chunk_sentences in zip(chunks, sentences, strict=True):
             chunk_scores = scores[offset : offset + len(chunk_sentences)]

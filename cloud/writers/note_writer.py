@@ -111,8 +111,9 @@ class FallbackNoteWriter:
         try:
             return self.primary.write_notes(focus, chunks, max_notes)
         except LLMUnavailable as exc:
-            logger.warning("memory writer %s unavailable, writing %s notes instead: %s",
-                           self.primary.name, self.fallback.name, exc)
+            logger.warning(
+                "memory writer %s unavailable, writing %s notes instead: %s", self.primary.name, self.fallback.name, exc
+            )
             return self.fallback.write_notes(focus, chunks, max_notes)
 
     def close(self) -> None:
