@@ -2,23 +2,20 @@
 
 import dataclasses
 import json
-import os
 import sys
-import time
-from collections.abc import Sequence
-from importlib.metadata import version
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cloud.cli import cloud_app
 from shared.errors import HybridRAGError, InputError
 from shared.safe_text import terminal_safe
-from shared.settings import KVPreset, WriterKind, load_settings
+from shared.settings import KVPreset, load_settings
 
 if TYPE_CHECKING:  # the engine loads llama.cpp: imported only when a command needs it
     from client.assistant import CompositionAssistant
@@ -34,11 +31,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(cloud_app, name="cloud")
 out = Console()
 err = Console(stderr=True)
 # Continued when the corpus is not installed (the Python tutorial's opening lines).
-DEFAULT_EVAL_SYSTEMS = "client,client-lookup,client-tuned,hybrid,hybrid-copy,rag,oracle"
 FALLBACK_SAMPLE = (
     "Python is an easy to learn, powerful programming language. It has efficient high-level data "
     "structures and a simple but effective approach to object-oriented programming. Its elegant syntax"
@@ -202,139 +197,6 @@ def _online_assistant(settings: "Settings", engine: "SuggestionEngine") -> "Comp
     return CompositionAssistant(settings, engine, embedder, open_local_memory(settings, embedder), cloud)
 
 
-@app.command("eval")
-def evaluate(
-    corpus: Annotated[Path, typer.Option(help="The corpus folder: cases come from it, and retrieval reads it.")],
-    cases: Annotated[Path | None, typer.Option(help="A JSONL file of cases {doc_id, prefix, reference}.")] = None,
-    make_cases: Annotated[
-        int | None, typer.Option(min=1, help="Make this many cases from the corpus (seeded).")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed for --make-cases.")] = 0,
-    systems: Annotated[
-        str,
-        typer.Option(
-            help="Comma-separated, of: client, client-lookup, client-tuned, hybrid, "
-            "hybrid-copy, hybrid-stale, rag, oracle."
-        ),
-    ] = DEFAULT_EVAL_SYSTEMS,
-    writer: Annotated[WriterKind | None, typer.Option(help="Who writes the memory notes (default: cloud.llm).")] = None,
-    holdout: Annotated[
-        str,
-        typer.Option(
-            help="document: the case's document is out of the datastore; chunk: only "
-            "the chunks overlapping its prefix or reference are."
-        ),
-    ] = "document",
-    all_documents: Annotated[
-        bool,
-        typer.Option(
-            help="Make cases from every document, not only the evaluation "
-            "split (for a corpus the adapter was never trained on)."
-        ),
-    ] = False,
-    report_path: Annotated[Path, typer.Option("--out", help="Where the JSON report goes.")] = Path("reports/eval.json"),
-) -> None:
-    """Score the client alone, hybrid memory and synchronous RAG on the same cases: utility and latency."""
-    from rich.markdown import Markdown
-    from rich.progress import MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
-
-    from client.engine import SuggestionEngine
-    from client.engine.adapter_file import adapter_description
-    from client.evaluation.cases import make_cases as cases_from_corpus
-    from client.evaluation.cases import read_cases, write_cases
-    from client.evaluation.cloud_side import EvaluationCloud, Holdout
-    from client.evaluation.report import build_report, markdown_table, memory_table, paired_table, targets_table
-    from client.evaluation.runner import EvaluationRunner, SystemSpec, check_systems, evaluation_engine, timed_run
-    from cloud.cli import ingest_with_progress
-    from shared.machine import cpu_description
-
-    if (cases is None) == (make_cases is None):
-        raise InputError("Give exactly one of --cases FILE or --make-cases N.")
-    if not corpus.is_dir():
-        raise InputError(f"No corpus folder {corpus}: give --corpus a folder of text, Markdown, reST or HTML files.")
-    chosen_systems = check_systems([name.strip() for name in systems.split(",") if name.strip()])
-    settings = load_settings()
-    if holdout not in {h.value for h in Holdout}:
-        raise InputError(f"Unknown --holdout {holdout!r}: choose document or chunk.")
-    chosen = (
-        read_cases(cases)
-        if cases is not None
-        else cases_from_corpus(corpus, make_cases or 0, seed, eval_split_only=not all_documents)
-    )
-    missing = [case.doc_id for case in chosen if not (corpus / case.doc_id).is_file()]
-    if missing:
-        raise InputError(
-            f"{len(missing)} case(s) name documents not in {corpus} (first: {missing[0]}): "
-            "give the corpus the cases were made from."
-        )
-    cases_path = report_path.with_suffix(".cases.jsonl")
-    if make_cases is not None:
-        write_cases(cases_path, chosen)
-    began = time.perf_counter()
-    engines: dict[tuple[bool, bool, bool], SuggestionEngine] = {}
-
-    def engine_for(spec: SystemSpec) -> SuggestionEngine:
-        if spec.engine_key not in engines:
-            engines[spec.engine_key] = evaluation_engine(settings, spec)
-        return engines[spec.engine_key]
-
-    with err.status("Loading the models…"):
-        cloud = EvaluationCloud(settings, corpus, writer or settings.cloud.llm, Holdout(holdout))
-        engine = evaluation_engine(settings)  # the base model, for the report's engine facts
-    try:
-        ingested = ingest_with_progress(cloud.datastore, cloud.corpus)
-        runner = EvaluationRunner(engine_for, cloud, chosen_systems)
-        columns = (
-            *Progress.get_default_columns()[:-1],
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns, console=err) as progress:
-            task = progress.add_task("cases", total=len(chosen))
-            results, seconds = timed_run(runner, chosen, lambda done: progress.update(task, completed=done))
-        setup: dict[str, Any] = {
-            "corpus": str(cloud.corpus),
-            "cases_file": str(cases if cases is not None else cases_path),
-            "seed": seed if make_cases is not None else None,
-            "systems": chosen_systems,
-            "holdout": holdout,
-            "cpu": cpu_description(),  # speed claims hold for this CPU; compare ratios across machines
-            "engine": {
-                "model": engine.model_path.name,
-                "kv_preset": engine.kv_preset.value,
-                "memory_adapter": adapter_description(settings.engine),
-                "loop_ngram_tokens": engine.settings.loop_ngram_tokens,
-                "copy_min_probability": engine.settings.copy_min_probability,
-                "draft_max_tokens": engine.settings.draft_max_tokens,
-                "threads": engine.settings.n_threads,
-                "max_suggestion_tokens": engine.settings.max_suggestion_tokens,
-                "decoding": "greedy",
-                "notes_in_prompt": settings.client.notes_in_prompt,
-            },
-            "memory": cloud.writer_settings,
-            "notes_written": dataclasses.asdict(runner.notes_spent),
-            "ingest_seconds": ingested.seconds,
-            "total_seconds": time.perf_counter() - began,
-            "cpus": os.cpu_count(),
-        }
-    finally:
-        for made in (engine, *engines.values()):
-            made.close()
-        cloud.close()
-    report = build_report(results, chosen_systems, setup, seconds)
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(json.dumps(report, indent=2) + "\n")
-    out.print(Markdown(markdown_table(report)))
-    out.print(Markdown(paired_table(report)))
-    out.print(Markdown(memory_table(report)))
-    out.print(Markdown(targets_table(report)))
-    out.print(
-        f"{len(chosen)} cases in {seconds / 60:.1f} min ({setup['notes_written']['written']} note requests written, "
-        f"{setup['notes_written']['cached']} from the cache); wrote {report_path}"
-    )
-
-
 def _query_embedder(settings: "Settings") -> "QueryEmbedder":
     from client.memory.query_embedder import QueryEmbedder
 
@@ -449,6 +311,46 @@ def _timings_table(result: "Suggestion") -> Table:
     ]:
         table.add_row(label, value)
     return table
+
+
+PLUGIN_GROUP = "hybridrag.commands"  # pyproject.toml: the cloud's commands and the evaluation register here
+
+
+def _add_plugin_commands(app: typer.Typer) -> None:
+    """The commands of the parts installed beside the client; a part that is not says how to get it.
+
+    The client never imports the cloud: its commands arrive as entry points, and a
+    command whose part lacks its dependencies (a writer's install) stays listed and
+    answers with the install line.
+    """
+    for plugin in entry_points(group=PLUGIN_GROUP):
+        try:
+            command = plugin.load()
+        except ImportError as missing:
+            app.command(
+                plugin.name,
+                help=f"(not installed: pip install 'hybridrag[{plugin.name}]')",
+                context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+                add_help_option=False,
+            )(_not_installed(plugin.name, missing))
+            continue
+        if isinstance(command, typer.Typer):
+            app.add_typer(command, name=plugin.name)
+        else:
+            app.command(plugin.name)(command)
+
+
+def _not_installed(part: str, missing: ImportError) -> "Callable[[], None]":
+    def explain() -> None:
+        raise InputError(
+            f"`hybridrag {part}` is not part of this install ({missing.name or missing} is missing). "
+            f"Fix: pip install 'hybridrag[{part}]'."
+        )
+
+    return explain
+
+
+_add_plugin_commands(app)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # files only: no display on a server or in CI
 import matplotlib.pyplot as plt  # after choosing the backend
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from client.evaluation.report import LATENCY, UTILITY, markdown_table, memory_table, paired_table, targets_table
+from evaluation.report import LATENCY, UTILITY, markdown_table, memory_table, paired_table, targets_table
 
 PLOTTED_UTILITY = ("rouge_l", "gleu", "next_word_exact", "keystroke_savings")
 SYSTEM_COLOURS = {

@@ -110,13 +110,6 @@ class EngineSettings(BaseModel):
         description="A draft needs this many matching characters (white space not counted).",
     )
     draft_max_tokens: int = Field(default=12, ge=1, le=64, description="Tokens verified per draft batch.")
-    opening_min_probability: float = Field(
-        default=0.2,
-        ge=0.0,
-        le=1.0,
-        description="With no words matched yet, a suggestion starts by quoting the "
-        "note sentence whose first token the model gives at least this probability (the most likely one wins).",
-    )
     copy_min_probability: float = Field(
         default=0.1,
         ge=0.0,

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from client.evaluation.cases import make_cases, read_cases
+from evaluation.cases import make_cases, read_cases
 from shared.document_split import EVAL_SHARE, Split, is_eval_document, split_of
 from shared.settings import PYTHON_DOCS_DIR
 from training.corpora import TRAINING_CORPORA, training_documents

@@ -1,7 +1,7 @@
 """Finding drafts: what a note, or the writer's earlier text, says comes after the words before the cursor."""
 
 from client.engine.drafts import DraftSource, find_draft, notes_of
-from client.evaluation.runner import copy_ceiling
+from evaluation.runner import copy_ceiling
 
 NOTE = "Use json.dumps(obj, indent=4, sort_keys=True) to pretty-print."
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from client.evaluation.cases import (
+from evaluation.cases import (
     MAX_PREFIX_CHARS,
     MIN_STALE_CHARS,
     STALE_LAG_CHARS,
@@ -15,7 +15,7 @@ from client.evaluation.cases import (
     read_cases,
     write_cases,
 )
-from client.evaluation.metrics import (
+from evaluation.metrics import (
     bleu,
     bootstrap_interval,
     gleu,
@@ -23,7 +23,7 @@ from client.evaluation.metrics import (
     replay_keystrokes,
     rouge_l,
 )
-from client.evaluation.runner import left_the_words
+from evaluation.runner import left_the_words
 from shared.errors import InputError
 from shared.settings import PYTHON_DOCS_DIR
 from tests.test_cli import hybridrag

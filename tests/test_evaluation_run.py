@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from client.evaluation.cloud_side import FilteredSearch, chunk_holdout, document_holdout
 from cloud.datastore import Datastore
+from evaluation.cloud_side import FilteredSearch, chunk_holdout, document_holdout
 from shared.settings import CloudSettings
 from tests.test_cli import hybridrag
 

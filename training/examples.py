@@ -23,12 +23,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from client.evaluation.cases import document_prose, looks_like_prose, reference_after, with_oracle_note
-from client.evaluation.cloud_side import FilteredSearch, chunk_holdout, document_holdout
 from client.memory.memory_block import memory_block_text
 from cloud.datastore import Datastore, RetrievedChunk
 from cloud.memory.processor import retrieval_focus
 from cloud.writers.note_writer import NoteWriter
+from evaluation.cases import document_prose, looks_like_prose, reference_after, with_oracle_note
+from evaluation.cloud_side import FilteredSearch, chunk_holdout, document_holdout
 from shared.corpus import sentence_ends
 from shared.protocol import MemoryRequest
 from shared.settings import Settings

@@ -14,7 +14,6 @@ from enum import StrEnum
 
 _WORD_START = re.compile(r"(?<!\S)\S")
 _DRAFT_END = re.compile(r"[.!?](?=\s|$)|\n")
-_SENTENCE_START = re.compile(r"(?:^|(?<=[.!?]\s))\S")
 MAX_MATCH_WORDS = 12
 TAIL_CHARS = 400  # how far back from the cursor a match may start
 
@@ -59,22 +58,6 @@ def find_draft(
             if draft:
                 return Draft(draft, kind, len(needle))
     return None
-
-
-def note_openings(notes: list[str], max_chars: int) -> list[str]:
-    """Where a suggestion could start quoting a note with no words matched: each sentence's start.
-
-    The suggestion's first words are the ones a writer most often takes, and a
-    note holds them only at its sentences' starts when nothing typed matches it yet.
-    Each opening runs to its sentence's end, at most ``max_chars``.
-    """
-    openings = []
-    for note in notes:
-        for start in _SENTENCE_START.finditer(note):
-            opening = _to_sentence_end(note[start.start() :][:max_chars])
-            if opening.strip() and opening not in openings:
-                openings.append(opening)
-    return openings
 
 
 def _to_sentence_end(rest: str) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 
 from client.engine.adapter_file import adapter_for
 from client.engine.background_prefill import BackgroundPrefill, CorePriority, PrefillJob
-from client.engine.drafts import Draft, DraftSource, find_draft, note_openings, notes_of
+from client.engine.drafts import Draft, DraftSource, find_draft, notes_of
 from client.engine.incremental_tokenizer import IncrementalTokenizer, cuts_are_token_stable
 from client.engine.kv_cache import KV_CACHE_TYPES, kv_bytes_per_token, sync_prefix
 from client.engine.suggestion_boundary import BoundaryRules, StopReason, SuggestionBoundary
@@ -37,7 +37,6 @@ from shared.settings import EngineSettings, KVPreset, Settings
 
 TextCallback = Callable[[str], None]
 DRAFT_MAX_CHARS = 160  # a draft runs at most this far, and to its sentence's end
-OPENING_SEEN_CHARS = 40  # a note opening whose start the text already holds is not offered again
 CancelCheck = Callable[[], bool]
 
 
@@ -379,7 +378,6 @@ class SuggestionEngine:
         notes = notes_of(self._active_memory[0]) if self.settings.copy_from_memory else []
         earlier = text if self.settings.prompt_lookup else ""
         tried_at = -1
-        opened = False  # a note's opening was tried (once, where the suggestion's own words begin)
 
         def emit(token: int, piece: bytes) -> bool:
             """Add one token to the suggestion; True when the suggestion is complete."""
@@ -401,11 +399,9 @@ class SuggestionEngine:
             row = self._last_logits() if logits is None else logits
             if (notes or earlier) and tried_at != len(generated):
                 tried_at = len(generated)
-                before_cursor = text + boundary.text
-                draft = find_draft(before_cursor, notes, self.settings.draft_min_match_chars, DRAFT_MAX_CHARS, earlier)
-                if draft is None and notes and not opened and not remaining and not boundary.text.strip():
-                    opened = True
-                    draft = self._opening(before_cursor, notes, row)
+                draft = find_draft(
+                    text + boundary.text, notes, self.settings.draft_min_match_chars, DRAFT_MAX_CHARS, earlier
+                )
                 taken = self._verify_draft(draft, remaining, row, drafts) if draft is not None else None
                 if taken is not None:
                     tokens, logits, remaining = taken
@@ -457,25 +453,6 @@ class SuggestionEngine:
             return False
         run = (*generated[len(generated) - n + 1 :], token)
         return any(tuple(generated[i : i + n]) == run for i in range(len(generated) - n + 1))
-
-    def _opening(self, before_cursor: str, notes: list[str], row: np.ndarray) -> Draft | None:
-        """The note sentence to start the suggestion with: the one whose first token the model likes best.
-
-        Only where nothing typed matches a note yet (``find_draft`` found none); it
-        must reach ``opening_min_probability``, and a sentence the writer already
-        wrote is not offered again.
-        """
-        separator = "" if not before_cursor or before_cursor[-1].isspace() else " "
-        shifted = np.exp(row - row.max())
-        probabilities = shifted / shifted.sum()
-        best, best_probability = None, self.settings.opening_min_probability
-        for opening in note_openings(notes, DRAFT_MAX_CHARS):
-            if opening[:OPENING_SEEN_CHARS] in before_cursor:
-                continue
-            tokens = self._llm.tokenize((separator + opening).encode("utf-8"), add_bos=False, special=False)
-            if tokens and probabilities[tokens[0]] >= best_probability:
-                best, best_probability = opening, float(probabilities[tokens[0]])
-        return Draft(separator + best, DraftSource.MEMORY, 0) if best is not None else None
 
     def _verify_draft(
         self, draft: Draft, remaining: bytes, row: np.ndarray, drafts: DraftStats

@@ -8,8 +8,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from client.evaluation.metrics import bootstrap_interval
-from client.evaluation.runner import CaseResult
+from evaluation.metrics import bootstrap_interval
+from evaluation.runner import CaseResult
 
 UTILITY = {  # metric -> its column in the table
     "rouge_l": "ROUGE-L",

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 from client.engine import StopReason, Suggestion, SuggestionEngine
 from client.engine.drafts import find_draft
-from client.evaluation.cases import EvalCase, earlier_cut, with_oracle_note
-from client.evaluation.cloud_side import EvaluationCloud, Holdout
-from client.evaluation.metrics import bleu, gleu, next_word_exact, replay_keystrokes, rouge_l
 from client.memory.local_memory import LocalNote
 from client.memory.memory_block import MemoryBlock
+from evaluation.cases import EvalCase, earlier_cut, with_oracle_note
+from evaluation.cloud_side import EvaluationCloud, Holdout
+from evaluation.metrics import bleu, gleu, next_word_exact, replay_keystrokes, rouge_l
 from shared.errors import InputError
 from shared.protocol import MemoryNote
 from shared.settings import Settings

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from client.evaluation.cases import EvalCase
 from cloud.datastore import Datastore, RetrievedChunk
 from cloud.memory.memory_log import MemoryLog
 from cloud.memory.processor import MemoryRequestProcessor, retrieval_focus
 from cloud.writers import make_writer
+from evaluation.cases import EvalCase
 from shared.embeddings import SentenceEmbedder
 from shared.protocol import MemoryNote, MemoryRequest
 from shared.settings import Settings, WriterKind
