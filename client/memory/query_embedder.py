@@ -17,7 +17,7 @@ from client.memory.onnx_export import ONNX_OPSET, export_minilm
 from shared.embeddings import EMBEDDING_DIM, MAX_SEQUENCE_TOKENS
 from shared.model_files import minilm_dir
 
-EXPORT_FORMAT = 1  # bump when export_minilm's graph changes, so cached files are made again
+EXPORT_FORMAT = 2  # bump when export_minilm's graph changes, so cached files are made again
 BATCH_SIZE = 16
 
 
