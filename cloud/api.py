@@ -156,7 +156,9 @@ def create_app(service: CloudService, run_worker: bool = True) -> FastAPI:
                 "(its memory was reset): sync again from since=0.",
             )
         page = min(limit or service.settings.cloud.delta_page_notes, service.settings.cloud.delta_page_notes)
-        return service.log.delta(caller, since, page)
+        delta = service.log.delta(caller, since, page)
+        indexing = service.indexing
+        return delta.model_copy(update={"indexing": indexing}) if indexing is not None else delta
 
     return app
 

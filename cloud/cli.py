@@ -179,6 +179,14 @@ def serve(
     queue: Queue = None,
     database_url: DatabaseUrl = None,
     data_dir: DataDir = None,
+    ingest_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--ingest",
+            help="Ingest this folder in the background while serving: requests meanwhile get notes "
+            "from what is indexed so far (in-process worker only).",
+        ),
+    ] = None,
 ) -> None:
     """Run the memory API (and, with the in-process queue, the worker) until interrupted."""
     import uvicorn
@@ -200,6 +208,13 @@ def serve(
         database_url=database_url,
     )
     cloud = settings.cloud
+    if ingest_dir is not None and (workers > 1 or cloud.uses_redis_queue):
+        raise InputError(
+            "--ingest fills this process's datastore, but with several API processes or a Redis queue "
+            "the notes are written elsewhere: run hybridrag cloud ingest in each worker's data folder instead."
+        )
+    if ingest_dir is not None and not ingest_dir.is_dir():
+        raise InputError(f"Not a folder: {ingest_dir}. Give --ingest the folder of documents to ingest.")
     _require_free_port(cloud.host, cloud.port)  # before seconds of model loading, not after
     worker_log = logging.StreamHandler()
     worker_log.setFormatter(uvicorn.logging.DefaultFormatter("%(levelprefix)s %(message)s"))
@@ -224,7 +239,10 @@ def serve(
         service = CloudService(settings)
         service.warm_up()
     chunks = service.datastore.chunk_count()
-    if not chunks and service.writes_notes:
+    if ingest_dir is not None:
+        service.ingest_in_background(ingest_dir)
+        err.print(f"ingesting {ingest_dir} in the background (notes meanwhile come from what is indexed)")
+    elif not chunks and service.writes_notes:
         err.print(
             f"[yellow]note: the datastore in {cloud.data_dir} is empty: run hybridrag cloud ingest DIR first.[/]",
             soft_wrap=True,

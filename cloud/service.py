@@ -5,17 +5,20 @@ the parts fit together.
 """
 
 import statistics
+from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from cloud.auth import TokenStore
 from cloud.datastore import Datastore
+from cloud.datastore.background_ingest import BackgroundIngest
 from cloud.memory.memory_log import MemoryLog
 from cloud.memory.processor import MemoryRequestProcessor
 from cloud.memory.worker import MemoryWorker
 from cloud.writers import make_writer
 from cloud.writers.note_writer import NoteWriter
 from shared.embeddings import SentenceEmbedder
-from shared.protocol import MemoryRequest, Metrics, RequestStatus
+from shared.protocol import IndexingProgress, MemoryRequest, Metrics, RequestStatus
 from shared.settings import Settings, WriterKind
 
 PERCENTILE_CUTS = 20  # statistics.quantiles(n=20): index 9 is p50, index 18 is p95
@@ -46,6 +49,7 @@ class CloudService:
         self.log = MemoryLog.open(settings.cloud)
         self.tokens = TokenStore.open(settings.cloud)
         self.writer: NoteWriter | None = None
+        self.background_ingest: BackgroundIngest | None = None
         self.dispatcher: RequestDispatcher
         if settings.cloud.uses_redis_queue:
             from cloud.memory.celery_queue import CeleryDispatcher  # celery only where it is used
@@ -65,10 +69,22 @@ class CloudService:
         if self.writes_notes:
             self.embedder.embed_one("warm up")
 
+    def ingest_in_background(self, folder: Path, after_group: Callable[[], None] | None = None) -> BackgroundIngest:
+        """Fill the datastore from ``folder`` while the API serves (deltas carry the progress)."""
+        self.background_ingest = BackgroundIngest(self.datastore, folder, after_group)
+        self.background_ingest.start()
+        return self.background_ingest
+
+    @property
+    def indexing(self) -> IndexingProgress | None:
+        return self.background_ingest.progress if self.background_ingest is not None else None
+
     def start(self) -> None:
         self.dispatcher.start()
 
     def stop(self) -> None:
+        if self.background_ingest is not None:
+            self.background_ingest.stop()
         self.dispatcher.stop()
         if self.writer is not None:
             self.writer.close()

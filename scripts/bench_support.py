@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+from shared.machine import cpu_description
+
 
 def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if len(values) else float("nan")
@@ -32,6 +34,8 @@ def argument_parser(
 
 
 def write_report(report: dict, out: Path, console: Console) -> None:
+    """Write ``report`` as JSON, with the CPU it was measured on (speed holds for that CPU only)."""
+    report.setdefault("cpu", cpu_description())
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     console.print(f"wrote {out}")

@@ -1,7 +1,8 @@
 """scripts/run's job: the composition TUI with a memory service of its own on loopback.
 
-Ingests the corpus (incrementally: a re-run reads only what changed), keeps one token
-for a local tenant, serves on a loopback port (8765 when free, so the local memory is
+Starts the service at once with the corpus ingesting in the background (incrementally:
+a re-run reads only what changed, a killed ingest goes on from its last commit), keeps
+one token for a local tenant, serves on a loopback port (8765 when free, so the local memory is
 reused between runs), runs ``hybridrag compose`` in this terminal with that service
 set, and stops the server when the TUI exits. The writer's own ``hybridrag login`` is
 left alone: the TUI gets the local service through its environment.
@@ -95,9 +96,9 @@ def main() -> int:
     data_dir: Path = args.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     corpus = args.corpus or settings.corpus_dir
-    if corpus.is_dir():
-        err.print(f"Ingesting {corpus} (only what changed since the last run)…")
-        hybridrag("cloud", "ingest", str(corpus), "--data-dir", str(data_dir), check=True)
+    ingest: list[str] = []
+    if corpus.is_dir():  # in the background: the editor opens at once, memory fills in behind it
+        ingest = ["--ingest", str(corpus)]
     elif args.corpus:
         err.print(f"[red]No folder {corpus}: give --corpus a folder of text, Markdown, reST or HTML files.[/]")
         return 2
@@ -110,7 +111,10 @@ def main() -> int:
     port = local_port()
     url = f"http://127.0.0.1:{port}"
     log = data_dir / "server.log"
-    serve = ["-m", "client.cli", "cloud", "serve", "--port", str(port), "--data-dir", str(data_dir), "--llm", args.llm]
+    serve = [
+        *("-m", "client.cli", "cloud", "serve", "--port", str(port)),
+        *("--data-dir", str(data_dir), "--llm", args.llm, *ingest),
+    ]
     with ExitStack() as stack:
         with err.status(f"Starting the memory service on {url} ({args.llm} writer; log: {log})…"):
             server = stack.enter_context(server_process(serve, f"{url}/healthz", SERVER_STARTUP_S, log_path=log))

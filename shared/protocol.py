@@ -77,6 +77,14 @@ class MemoryNote(_Message):
     sources: list[NoteSource]
 
 
+class IndexingProgress(_Message):
+    """The service is still filling its datastore: notes meanwhile come from what is indexed so far."""
+
+    phase: str = Field(description="reading (the corpus's files are listed) or embedding")
+    files_done: int
+    files_total: int
+
+
 class MemoryDelta(_Message):
     """What changed in a tenant's memory after version ``since``, up to ``version``.
 
@@ -90,6 +98,7 @@ class MemoryDelta(_Message):
     added: list[MemoryNote]
     removed: list[str]
     has_more: bool
+    indexing: IndexingProgress | None = None  # set while the service's datastore is still being filled
 
 
 class Health(_Message):

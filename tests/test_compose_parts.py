@@ -10,6 +10,7 @@ from client.tui.adaptive_debounce import AdaptiveDebounce
 from client.tui.ghost_text import AnchoredCompletion, SuggestionCache, displayable, first_word
 from client.tui.recovery import RecoveryFile
 from client.tui.status_bar import StatusFacts, memory_part, status_text
+from shared.protocol import IndexingProgress
 from shared.settings import ComposeSettings
 
 
@@ -108,3 +109,7 @@ def test_status_shows_sync_state_version_and_offline_time() -> None:
     assert "memory off" in memory_part(None, None).plain
     offline = memory_part(SyncStatus(state=SyncState.OFFLINE, version=7, notes=12), "loading").plain
     assert "memory v7 · 12 notes" in offline and "offline since" in offline and "new notes loading" in offline
+    filling = SyncStatus(
+        state=SyncState.SYNCED, cloud_indexing=IndexingProgress(phase="embedding", files_done=1200, files_total=3400)
+    )
+    assert "cloud indexing 1,200/3,400 files" in memory_part(filling, None).plain

@@ -22,7 +22,7 @@ from enum import StrEnum
 from client.memory.local_memory import AppliedDelta, LocalMemory, LocalNote, OverlappingDeltaError
 from client.sync.cloud_client import CloudClient, CloudRefused, CloudUnavailable, VersionAhead
 from shared.errors import HybridRAGError
-from shared.protocol import MemoryNote, RequestState, RequestStatus
+from shared.protocol import IndexingProgress, MemoryNote, RequestState, RequestStatus
 from shared.retry import backoff_delay
 from shared.settings import ClientSettings
 
@@ -38,6 +38,7 @@ class SyncReport(AppliedDelta):
     pages: int
     resynced: bool  # the cloud was behind the local memory, which was replaced by the cloud's
     seconds: float
+    cloud_indexing: IndexingProgress | None = None  # the service was still filling its datastore
 
 
 def sync_memory(client: CloudClient, memory: LocalMemory) -> SyncReport:
@@ -47,9 +48,11 @@ def sync_memory(client: CloudClient, memory: LocalMemory) -> SyncReport:
     added: list[LocalNote] = []
     removed: list[str] = []
     pages = 0
+    indexing: IndexingProgress | None = None
     try:
         while True:
             delta = client.memory_delta(memory.version)
+            indexing = delta.indexing
             try:
                 applied = memory.apply_delta(delta)
             except OverlappingDeltaError:
@@ -71,7 +74,14 @@ def sync_memory(client: CloudClient, memory: LocalMemory) -> SyncReport:
             time.perf_counter() - started,
         )
     return SyncReport(
-        from_version, memory.version, tuple(added), tuple(removed), pages, False, time.perf_counter() - started
+        from_version,
+        memory.version,
+        tuple(added),
+        tuple(removed),
+        pages,
+        False,
+        time.perf_counter() - started,
+        indexing,
     )
 
 
@@ -107,6 +117,7 @@ class SyncStatus:
     offline_since: datetime | None = None
     last_error: str | None = None
     pending_request: str | None = None
+    cloud_indexing: IndexingProgress | None = None  # as of the last sync: the cloud is still filling its datastore
 
 
 @dataclass
@@ -266,6 +277,7 @@ class BackgroundSync:
                 last_sync_at=datetime.now(UTC),
                 offline_since=None,
                 last_error=None,
+                cloud_indexing=report.cloud_indexing,
             )
         if report.changed and self._on_synced is not None:
             self._on_synced(report)

@@ -34,6 +34,10 @@ def memory_part(sync: SyncStatus | None, notes_switch: str | None) -> Text:
         SyncState.REFUSED: (f"refused: {terminal_safe(sync.last_error or '')}", "red bold"),
     }[sync.state]
     part = Text.assemble(f"memory v{sync.version} · {sync.notes} notes · ", state)
+    if sync.cloud_indexing is not None:
+        indexing = sync.cloud_indexing
+        doing = "indexing" if indexing.phase == "embedding" else "reading"
+        part.append(f" · cloud {doing} {indexing.files_done:,}/{indexing.files_total:,} files", style="yellow")
     if sync.pending_request:
         part.append(" · asked the cloud", style="cyan")
     if notes_switch:
