@@ -17,6 +17,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import llama_cpp
 import numpy as np
@@ -189,14 +190,7 @@ def upcoming_notes(engine: SuggestionEngine, tokens: list[int], count: int = 12)
 
 def drafting_session(preset: KVPreset, args: argparse.Namespace, cache_dir: Path, tokens: list[int]) -> dict:
     """Whole 16-token suggestions with drafting: from notes that hold what comes next, and from none."""
-    settings = EngineSettings(
-        kv_preset=preset,
-        stop_at_newline=False,
-        word_completion_tokens=0,
-        max_suggestion_tokens=SUGGESTION_TOKENS,
-        memory_adapter=False,
-        background_prefill=False,
-    )
+    settings = bench_settings(kv_preset=preset, memory_adapter=False, background_prefill=False)
     engine = SuggestionEngine(settings, cache_dir)
     try:
         notes = upcoming_notes(engine, tokens)
@@ -213,18 +207,19 @@ def drafting_session(preset: KVPreset, args: argparse.Namespace, cache_dir: Path
         engine.close()
 
 
+def bench_settings(**changes: Any) -> EngineSettings:
+    """The engine as measured: suggestions of SUGGESTION_TOKENS that stop at no newline, no word completion."""
+    return EngineSettings(
+        stop_at_newline=False, word_completion_tokens=0, max_suggestion_tokens=SUGGESTION_TOKENS, **changes
+    )
+
+
 def adapter_cost(args: argparse.Namespace, corpus: Path, cache_dir: Path) -> dict:
     """The memory adapter against the base model (default preset, no drafting): speed and plain-text perplexity."""
     rows = {}
     for name, on in (("base", False), ("adapter", True)):
-        settings = EngineSettings(
-            stop_at_newline=False,
-            word_completion_tokens=0,
-            max_suggestion_tokens=SUGGESTION_TOKENS,
-            memory_adapter=on,
-            copy_from_memory=False,
-            prompt_lookup=False,
-            background_prefill=False,
+        settings = bench_settings(
+            memory_adapter=on, copy_from_memory=False, prompt_lookup=False, background_prefill=False
         )
         engine = SuggestionEngine(settings, cache_dir)
         try:
@@ -251,15 +246,7 @@ def adapter_cost(args: argparse.Namespace, corpus: Path, cache_dir: Path) -> dic
 
 def bench_preset(preset: KVPreset, args: argparse.Namespace, corpus: Path, cache_dir: Path) -> dict:
     """Today's engine path for one preset: the base model, no drafting (the adapter and drafting are measured apart)."""
-    settings = EngineSettings(
-        kv_preset=preset,
-        stop_at_newline=False,
-        word_completion_tokens=0,
-        max_suggestion_tokens=SUGGESTION_TOKENS,
-        memory_adapter=False,
-        copy_from_memory=False,
-        prompt_lookup=False,
-    )
+    settings = bench_settings(kv_preset=preset, memory_adapter=False, copy_from_memory=False, prompt_lookup=False)
     engine = SuggestionEngine(settings, cache_dir)
     try:
         ppl_docs = document_tokens(engine, corpus, PPL_DOCUMENTS)

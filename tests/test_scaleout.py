@@ -145,13 +145,17 @@ def test_two_api_processes_serve_one_consistent_memory(
     env = hermetic_env(HYBRIDRAG_CACHE_DIR=str(model_cache), HYBRIDRAG_CONFIG=str(tmp_path / "absent.toml"))
     cli = [sys.executable, "-m", "client.cli", "cloud"]
     database = ["--database-url", database_url(shared_settings)]
-    token = subprocess.run(
-        [*cli, "token", "create", "alice", *database, "--data-dir", data],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+
+    def create_token(tenant: str) -> str:
+        return subprocess.run(
+            [*cli, "token", "create", tenant, *database, "--data-dir", data],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    token = create_token("alice")
     port = free_loopback_port()
     url = f"http://127.0.0.1:{port}"
     serve = [
@@ -182,13 +186,7 @@ def test_two_api_processes_serve_one_consistent_memory(
         assert len(answers) == 1
         delta = MemoryDelta.model_validate_json(answers.pop())
         assert delta.version >= 1 and delta.added
-        operator = subprocess.run(
-            [*cli, "token", "create", "operator", *database, "--data-dir", data],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        operator = create_token("operator")
         assert _client(url, operator).get("/metrics").json()["requests"][RequestState.DONE] >= 1
 
 

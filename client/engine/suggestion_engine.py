@@ -37,6 +37,7 @@ from shared.settings import EngineSettings, KVPreset, Settings
 
 TextCallback = Callable[[str], None]
 DRAFT_MAX_CHARS = 160  # a draft runs at most this far, and to its sentence's end
+FIRST_TEXT_DRAFT_TOKENS = 4  # a draft from the writer's text starts this short: a rejected tail costs its batch
 CancelCheck = Callable[[], bool]
 
 
@@ -378,6 +379,7 @@ class SuggestionEngine:
         notes = notes_of(self._active_memory[0]) if self.settings.copy_from_memory else []
         earlier = text if self.settings.prompt_lookup else ""
         tried_at = -1
+        text_budget = FIRST_TEXT_DRAFT_TOKENS  # tokens a draft from the writer's own text may run
 
         def emit(token: int, piece: bytes) -> bool:
             """Add one token to the suggestion; True when the suggestion is complete."""
@@ -402,10 +404,21 @@ class SuggestionEngine:
                 draft = find_draft(
                     text + boundary.text, notes, self.settings.draft_min_match_chars, DRAFT_MAX_CHARS, earlier
                 )
-                taken = self._verify_draft(draft, remaining, row, drafts) if draft is not None else None
-                if taken is not None:
-                    tokens, logits, remaining = taken
-                    if self._emit_all(tokens, emit, cancelled, boundary):
+                budget = self.settings.draft_max_tokens
+                if draft is not None and draft.source is DraftSource.TEXT:
+                    budget = text_budget
+                tokens = self._draft_tokens(draft, remaining, row, budget) if draft is not None else None
+                if draft is not None and tokens is not None:
+                    taken, remaining_after = self._new_text(tokens, remaining)
+                    # The first token is the model's own choice on the logits at hand: shown at once, so
+                    # drafting never delays the first token; the batch below checks the rest.
+                    if self._emit_all(taken[:1], emit, cancelled, boundary):
+                        break
+                    accepted, logits = self._verify_rest(tokens, draft.source, drafts)
+                    remaining = remaining_after[accepted - 1]
+                    if draft.source is DraftSource.TEXT:  # a speculative draft grows only while it is taken whole
+                        text_budget = min(self.settings.draft_max_tokens, 2 * budget) if accepted == len(tokens) else 4
+                    if self._emit_all(taken[1:accepted], emit, cancelled, boundary):
                         break
                     continue
             if remaining and self._vocabulary is not None:
@@ -454,38 +467,46 @@ class SuggestionEngine:
         run = (*generated[len(generated) - n + 1 :], token)
         return any(tuple(generated[i : i + n]) == run for i in range(len(generated) - n + 1))
 
-    def _verify_draft(
-        self, draft: Draft, remaining: bytes, row: np.ndarray, drafts: DraftStats
-    ) -> tuple[list[tuple[int, bytes]], np.ndarray, bytes] | None:
-        """Verify ``draft`` in one batch; the accepted (token, new text)s, or None.
+    def _draft_tokens(self, draft: Draft, remaining: bytes, row: np.ndarray, budget: int) -> list[int] | None:
+        """The draft's tokens (the unfinished word re-spelled first), or None when its first is not taken.
 
-        A note's token is accepted when it is the model's own choice or at least
-        ``copy_min_probability`` likely (quoting); a token drafted from the writer's text
-        only when it is the model's choice (speed alone: the suggestion is unchanged).
         The first token is checked on the logits at hand, so a draft rejected there
-        costs nothing. Returns the tokens with the text each adds, the logits after the
-        last accepted one, and what is still to re-spell of the unfinished word.
+        costs nothing.
         """
         llm = self._llm
         room = llm.n_ctx() - llm.n_tokens - 2
         tokens = llm.tokenize(remaining + draft.text.encode("utf-8"), add_bos=False, special=False)
-        tokens = tokens[: min(self.settings.draft_max_tokens, room)]
-        min_p = self.settings.copy_min_probability if draft.source is DraftSource.MEMORY else None
-        if not tokens or not _acceptable(row, tokens[0], min_p):
+        tokens = tokens[: min(budget, room)]
+        if not tokens or not _acceptable(row, tokens[0], self._draft_min_probability(draft.source)):
             return None
-        rows = self._eval_all(tokens)
-        accepted = 1
-        while accepted < len(tokens) and _acceptable(rows[accepted - 1], tokens[accepted], min_p):
-            accepted += 1
-        llm.n_tokens -= len(tokens) - accepted  # the rejected tail's KV is dropped by the next eval
-        drafts.drafted += len(tokens)
-        drafts.accepted += accepted
-        taken, at = [], 0
-        for token in tokens[:accepted]:
+        return tokens
+
+    def _draft_min_probability(self, source: DraftSource) -> float | None:
+        """A note's token is taken when it is the model's own choice or at least ``copy_min_probability``
+        likely (quoting); a token from the writer's text only when it is the model's choice (speed alone)."""
+        return self.settings.copy_min_probability if source is DraftSource.MEMORY else None
+
+    def _new_text(self, tokens: list[int], remaining: bytes) -> tuple[list[tuple[int, bytes]], list[bytes]]:
+        """Each token with the text it adds past the unfinished word, and what is left of that word after it."""
+        taken, left, at = [], [], 0
+        for token in tokens:
             piece = self._pieces[token]
             taken.append((token, piece[max(0, len(remaining) - at) :]))
             at += len(piece)
-        return taken, rows[accepted - 1], remaining[at:]
+            left.append(remaining[at:])
+        return taken, left
+
+    def _verify_rest(self, tokens: list[int], source: DraftSource, drafts: DraftStats) -> tuple[int, np.ndarray]:
+        """Evaluate the draft in one batch; how many of its tokens are taken, and the logits after the last."""
+        rows = self._eval_all(tokens)
+        min_p = self._draft_min_probability(source)
+        accepted = 1
+        while accepted < len(tokens) and _acceptable(rows[accepted - 1], tokens[accepted], min_p):
+            accepted += 1
+        self._llm.n_tokens -= len(tokens) - accepted  # the rejected tail's KV is dropped by the next eval
+        drafts.drafted += len(tokens)
+        drafts.accepted += accepted
+        return accepted, rows[accepted - 1]
 
     def _eval_all(self, tokens: list[int]) -> np.ndarray:
         """Evaluate ``tokens`` after the cached ones in one batch; the logits after each (rows)."""

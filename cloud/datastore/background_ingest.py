@@ -83,7 +83,7 @@ class BackgroundIngest:
         try:
             self.report = self._datastore.ingest(self._folder, self)
             logger.info(
-                "background ingest of %s done: %d files embedded, %d unchanged, %d chunks in %.0f s",
+                "background ingest of %s done: %d files embedded, %d unchanged, %d chunks in %.1f s",
                 self._folder,
                 self.report.added + self.report.updated,
                 self.report.unchanged,
