@@ -92,9 +92,9 @@ def main() -> None:
             terminal.type(TYPED)
             typed_at = time.perf_counter()
 
-            def ghost_shown() -> bool:
-                line = next((line for line in terminal.screen().splitlines() if TYPED in line), "")
-                return len(line.split(TYPED, 1)[1].strip()) > 0
+            def ghost_shown() -> bool:  # the line with the typed text goes on past it: the ghost text
+                line = next((line for line in terminal.screen().splitlines() if TYPED in line), None)
+                return line is not None and any(ch.isalpha() for ch in line.split(TYPED, 1)[1])
 
             ghost_s = seconds_until(ghost_shown, typed_at, "ghost text")
             token_file = data / "local-token"
