@@ -99,6 +99,11 @@ class MemoryDelta(_Message):
     removed: list[str]
     has_more: bool
     indexing: IndexingProgress | None = None  # set while the service's datastore is still being filled
+    epoch: str | None = Field(
+        default=None,
+        description="Made when the service's memory log was created: a client that holds another epoch "
+        "has memory from a log since reset, and resyncs from version 0.",
+    )
 
 
 class Health(_Message):

@@ -97,6 +97,7 @@ def test_tenants_never_see_each_others_requests_or_notes(server: LocalServer) ->
         "removed": [],
         "has_more": False,
         "indexing": None,  # the datastore is not being filled
+        "epoch": server.service.log.epoch,
     }
     assert alice.get("/v1/memory").json()["added"]
 

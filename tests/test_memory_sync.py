@@ -10,8 +10,10 @@ from client.memory.local_memory import LocalMemory
 from client.sync.cloud_client import CloudClient, CloudRefused, CloudUnavailable
 from client.sync.memory_sync import BackgroundSync, SyncReport, SyncState, sync_memory
 from cloud.local_server import LocalServer, free_loopback_port
+from cloud.service import CloudService
+from shared.embeddings import SentenceEmbedder
 from shared.protocol import MemoryDelta, MemoryNote, RequestState, RequestStatus
-from shared.settings import ClientSettings
+from shared.settings import ClientSettings, Settings, WriterKind
 
 CONTEXTS = [
     "How do I remove an item from a list by its index?",
@@ -69,6 +71,31 @@ def test_a_cloud_behind_the_local_memory_is_resynced_from_zero(cloud_server: Loc
     assert report.resynced and report.removed == (stray.note_id,) and memory.version == 1
     assert stray.note_id not in {note.note_id for note in memory.notes()} and memory.note_count >= 1
     cloud.close()
+
+
+def test_a_cloud_reset_to_the_same_version_is_noticed_by_its_epoch(
+    cloud_settings: Settings, embedder: SentenceEmbedder, memory: LocalMemory
+) -> None:
+    def served(service: CloudService, context: str) -> Iterator[CloudClient]:
+        with LocalServer(service) as server:
+            cloud = CloudClient(server.url, service.tokens.create("alice"), timeout_s=30, max_retries=0)
+            _wait_done(cloud, cloud.request_memory(context).request_id)
+            yield cloud
+            cloud.close()
+
+    first = CloudService(cloud_settings, writer_kind=WriterKind.EXTRACTIVE, embedder=embedder)
+    for cloud in served(first, CONTEXTS[0]):
+        sync_memory(cloud, memory)
+    first_epoch, first_version = memory.epoch, memory.version
+    assert first_epoch == first.log.epoch and first_version == 1
+    for leftover in cloud_settings.cloud.data_dir.glob("memory.sqlite*"):  # the reset: a new memory log
+        leftover.unlink()
+    second = CloudService(cloud_settings, writer_kind=WriterKind.EXTRACTIVE, embedder=embedder)
+    for cloud in served(second, CONTEXTS[2]):
+        assert second.log.version("alice") == first_version  # the same number: only the epoch tells them apart
+        report = sync_memory(cloud, memory)
+        assert report.resynced and memory.epoch == second.log.epoch != first_epoch
+        assert {note.note_id for note in memory.notes()} == {note.note_id for note in second.log.live_notes("alice")}
 
 
 def test_a_rejected_token_says_how_to_log_in(cloud_server: LocalServer, memory: LocalMemory) -> None:

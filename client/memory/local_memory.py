@@ -45,11 +45,16 @@ CREATE TABLE IF NOT EXISTS notes (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('generation', '0');
 INSERT OR IGNORE INTO meta VALUES ('version', '0');
+INSERT OR IGNORE INTO meta VALUES ('epoch', '');
 """
 
 
 class MemoryGapError(HybridRAGError):
     """A delta that starts after the local version: applying it would lose the changes in between."""
+
+
+class EpochChanged(HybridRAGError):
+    """A delta from a memory log other than the one the local memory came from (the cloud was reset)."""
 
 
 class OverlappingDeltaError(HybridRAGError):
@@ -151,11 +156,17 @@ class LocalMemory:
 
     def apply_delta(self, delta: MemoryDelta) -> AppliedDelta:
         """Bring the memory to ``delta.version``; atomic, and a no-op for a delta already applied."""
-        return self._commit(delta.version, delta.added, delta.removed, since=delta.since)
+        return self._commit(delta.version, delta.added, delta.removed, since=delta.since, epoch=delta.epoch)
 
-    def replace_all(self, notes: Sequence[MemoryNote], version: int) -> AppliedDelta:
-        """Make the memory exactly ``notes`` at ``version``: a full resync, in one step."""
-        return self._commit(version, notes, (), since=None)
+    def replace_all(self, notes: Sequence[MemoryNote], version: int, epoch: str | None = None) -> AppliedDelta:
+        """Make the memory exactly ``notes`` at ``version`` (of the log ``epoch``): a full resync, in one step."""
+        return self._commit(version, notes, (), since=None, epoch=epoch)
+
+    @property
+    def epoch(self) -> str:
+        """The epoch of the cloud log this memory came from ('' before the first sync that gave one)."""
+        with self._db.reading() as db:
+            return str(db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0])
 
     def close(self) -> None:
         self._db.close()
@@ -163,7 +174,7 @@ class LocalMemory:
     # -- internals --------------------------------------------------------------------------
 
     def _commit(
-        self, version: int, added: Sequence[MemoryNote], removed: Sequence[str], since: int | None
+        self, version: int, added: Sequence[MemoryNote], removed: Sequence[str], since: int | None, epoch: str | None
     ) -> AppliedDelta:
         """Apply a change; ``since`` None replaces everything.
 
@@ -177,6 +188,14 @@ class LocalMemory:
             vectors = self._embed_new(added, present)
             with self._db.transaction() as db:
                 from_version = _meta_int(db, "version")
+                local_epoch = db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
+                if since is not None and epoch and local_epoch and epoch != local_epoch:
+                    raise EpochChanged(
+                        f"The cloud's memory log was reset (epoch {epoch[:8]}, local memory from {local_epoch[:8]}): "
+                        "resync from version 0."
+                    )
+                if epoch:
+                    db.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (epoch,))
                 if since is not None and since > from_version:
                     raise MemoryGapError(
                         f"A memory delta from version {since} cannot apply to local version {from_version}: "

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from client.memory.local_memory import AppliedDelta, LocalMemory, LocalNote, OverlappingDeltaError
+from client.memory.local_memory import AppliedDelta, EpochChanged, LocalMemory, LocalNote, OverlappingDeltaError
 from client.sync.cloud_client import CloudClient, CloudRefused, CloudUnavailable, VersionAhead
 from shared.errors import HybridRAGError
 from shared.protocol import IndexingProgress, MemoryNote, RequestState, RequestStatus
@@ -62,7 +62,7 @@ def sync_memory(client: CloudClient, memory: LocalMemory) -> SyncReport:
             removed += applied.removed
             if not delta.has_more:
                 break
-    except VersionAhead:
+    except (VersionAhead, EpochChanged):  # the cloud's log was reset: its memory replaces ours in one step
         replaced, pages = _resync_from_zero(client, memory)
         return SyncReport(
             from_version,
@@ -87,17 +87,18 @@ def sync_memory(client: CloudClient, memory: LocalMemory) -> SyncReport:
 
 def _resync_from_zero(client: CloudClient, memory: LocalMemory) -> tuple[AppliedDelta, int]:
     live: dict[str, MemoryNote] = {}
-    since, pages = 0, 0
+    since, pages, epoch = 0, 0, None
     while True:
         delta = client.memory_delta(since)
         pages += 1
+        epoch = delta.epoch
         for note_id in delta.removed:
             live.pop(note_id, None)
         live.update((note.note_id, note) for note in delta.added)
         since = delta.version
         if not delta.has_more:
             break
-    return memory.replace_all(list(live.values()), since), pages
+    return memory.replace_all(list(live.values()), since, epoch), pages
 
 
 class SyncState(StrEnum):

@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS requests (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_unfinished ON requests(state, created_at);
+CREATE TABLE IF NOT EXISTS log_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _UNFINISHED = (RequestState.QUEUED, RequestState.RUNNING)
 
@@ -89,10 +90,20 @@ class MemoryLog:
     def __init__(self, db: Database, tenant_note_cap: int) -> None:
         self._db = db
         self._cap = tenant_note_cap
+        self.epoch = self._epoch()
 
     @classmethod
     def open(cls, settings: CloudSettings) -> "MemoryLog":
         return cls(open_database(settings, DATABASE_NAME, _SCHEMA), settings.tenant_note_cap)
+
+    def _epoch(self) -> str:
+        """This log's epoch, made once when it is first opened (several processes may race to make it)."""
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT INTO log_meta (key, value) VALUES ('epoch', ?) ON CONFLICT (key) DO NOTHING",
+                (uuid.uuid4().hex,),
+            )
+            return str(db.execute("SELECT value FROM log_meta WHERE key = 'epoch'").fetchone()["value"])
 
     # -- notes ----------------------------------------------------------------------------
 
@@ -131,6 +142,7 @@ class MemoryLog:
             ],
             removed=[row["note_id"] for row in removed],
             has_more=upto < latest,
+            epoch=self.epoch,
         )
 
     @staticmethod
