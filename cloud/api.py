@@ -169,8 +169,8 @@ def _unauthorized(detail: str) -> HTTPException:
 
 def app_from_settings() -> FastAPI:
     """The app for one of several uvicorn worker processes, from the settings in the environment."""
-    from shared.settings import load_settings
+    from shared.settings import load_cloud_settings
 
-    service = CloudService(load_settings())
+    service = CloudService(load_cloud_settings())
     service.warm_up()
     return create_app(service)

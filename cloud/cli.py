@@ -15,7 +15,7 @@ from rich.table import Table
 
 from cloud.database import redacted_url
 from shared.errors import InputError
-from shared.settings import ENV_PREFIX, OpenAIEndpoint, Settings, WriterKind, load_settings
+from shared.settings import ENV_PREFIX, OpenAIEndpoint, Settings, WriterKind, load_cloud_settings
 
 if TYPE_CHECKING:  # the datastore loads FAISS and torch: imported only when a command needs it
     from cloud.datastore import Datastore, IngestReport
@@ -46,7 +46,7 @@ def _settings(data_dir: Path | None, **cloud: Any) -> Settings:
     overrides = {key: value for key, value in cloud.items() if value is not None}
     if data_dir is not None:
         overrides["data_dir"] = data_dir
-    return load_settings(cloud=overrides) if overrides else load_settings()
+    return load_cloud_settings(cloud=overrides) if overrides else load_cloud_settings()
 
 
 class RichIngestProgress:

@@ -342,6 +342,21 @@ class Settings(BaseSettings):
         )
 
 
+class CloudProcessSettings(Settings):
+    """What a cloud process reads: the same settings file and variables, never the client's login file."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file_path()))
+
+
 def config_file_path() -> Path:
     """The TOML settings file: ``HYBRIDRAG_CONFIG``, else the user's config folder."""
     explicit = os.environ.get(f"{ENV_PREFIX}CONFIG")
@@ -370,9 +385,18 @@ def store_login(cloud_url: str, token: str) -> Path:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Load settings, turning a validation failure into one actionable line."""
+    """Load the client's settings (the login file included), a validation failure as one actionable line."""
+    return _load(Settings, overrides)
+
+
+def load_cloud_settings(**overrides: Any) -> Settings:
+    """Load a cloud process's settings: as ``load_settings``, but the client's login file is never read."""
+    return _load(CloudProcessSettings, overrides)
+
+
+def _load(kind: type[Settings], overrides: dict[str, Any]) -> Settings:
     try:
-        return Settings(**overrides)
+        return kind(**overrides)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from shared.errors import SettingsError
-from shared.settings import KVPreset, load_settings
+from shared.settings import KVPreset, load_cloud_settings, load_settings
 
 
 def test_defaults_work_on_a_fresh_machine() -> None:
@@ -44,3 +44,19 @@ def test_malformed_toml_names_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setenv("HYBRIDRAG_CONFIG", str(config))
     with pytest.raises(SettingsError, match="config.toml"):
         load_settings()
+
+
+def test_a_cloud_process_never_reads_the_clients_login_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[cloud]\nport = 9123\n")
+    monkeypatch.setenv("HYBRIDRAG_CONFIG", str(config))
+    (tmp_path / "login.json").write_text('{"client": {"cloud_url": "http://127.0.0.1:1", "token": "hrt_secret"}}')
+    client_side = load_settings()
+    assert client_side.client.token is not None and client_side.client.token.get_secret_value() == "hrt_secret"
+    cloud_side = load_cloud_settings()
+    assert cloud_side.client.token is None and cloud_side.client.cloud_url is None
+    assert cloud_side.cloud.port == 9123  # the settings file and the environment still count
+    (tmp_path / "login.json").write_text("{ not json")
+    with pytest.raises(SettingsError, match="login file"):
+        load_settings()
+    assert load_cloud_settings().cloud.port == 9123
