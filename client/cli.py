@@ -324,8 +324,9 @@ def _add_plugin_commands(app: typer.Typer) -> None:
     after their extra (``cloud``, ``eval``). A command whose extra is not installed
     (a writer's install) stays listed and answers with the install line.
     """
+    requirements = distribution("hybridrag").requires or []  # read once: this runs at every start
     for plugin in entry_points(group=PLUGIN_GROUP):
-        missing = _missing_requirements(plugin.name)
+        missing = _missing_requirements(requirements, plugin.name)
         if not missing:
             try:
                 command = plugin.load()
@@ -344,10 +345,10 @@ def _add_plugin_commands(app: typer.Typer) -> None:
             app.command(plugin.name)(command)
 
 
-def _missing_requirements(extra: str) -> list[str]:
-    """The distributions ``hybridrag[extra]`` needs that are not installed (read from metadata, nothing imported)."""
+def _missing_requirements(requirements: list[str], extra: str) -> list[str]:
+    """The distributions ``hybridrag[extra]`` needs that are not installed (from metadata, nothing imported)."""
     missing = []
-    for requirement in distribution("hybridrag").requires or []:
+    for requirement in requirements:
         if f'extra == "{extra}"' not in requirement.replace("'", '"'):
             continue
         name = re.match(r"[A-Za-z0-9_.\-]+", requirement)

@@ -11,7 +11,7 @@ import os
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import platformdirs
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
@@ -324,6 +324,7 @@ class Settings(BaseSettings):
     cloud: CloudSettings = Field(default_factory=CloudSettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
     compose: ComposeSettings = Field(default_factory=ComposeSettings)
+    reads_login_file: ClassVar[bool] = True  # the client's; a cloud process never reads it
 
     @classmethod
     def settings_customise_sources(
@@ -334,10 +335,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        login = [JsonConfigSettingsSource(settings_cls, json_file=login_file_path())] if cls.reads_login_file else []
         return (
             init_settings,
             env_settings,
-            JsonConfigSettingsSource(settings_cls, json_file=login_file_path()),
+            *login,
             TomlConfigSettingsSource(settings_cls, toml_file=config_file_path()),
         )
 
@@ -345,16 +347,7 @@ class Settings(BaseSettings):
 class CloudProcessSettings(Settings):
     """What a cloud process reads: the same settings file and variables, never the client's login file."""
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_file_path()))
+    reads_login_file: ClassVar[bool] = False
 
 
 def config_file_path() -> Path:
