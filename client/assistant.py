@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from client.coordinator import MemoryRequestCoordinator, changed_chars
-from client.engine import Suggestion, SuggestionEngine
+from client.engine.engine_protocol import Engine
+from client.engine.suggestion_engine import Suggestion
 from client.memory.local_memory import LocalMemory, LocalNote, memory_folder
 from client.memory.memory_block import MemoryBlock, MemoryBlockSelector
 from client.memory.query_embedder import QueryEmbedder
@@ -54,7 +55,7 @@ class CompositionAssistant:
     def __init__(
         self,
         settings: Settings,
-        engine: SuggestionEngine,
+        engine: Engine,
         embedder: QueryEmbedder | None,
         memory: LocalMemory | None,
         cloud: CloudClient | None,

@@ -10,19 +10,19 @@ import pytest
 from textual.pilot import Pilot
 
 from client.assistant import CompositionAssistant
-from client.engine import SuggestionEngine
 from client.tui.app import ComposeApp
 from shared.settings import load_settings
+from tests.scripted_engine import ScriptedEngine
 
-pytestmark = pytest.mark.slow
 SIZE = (110, 28)
 LETTER = "Dear team,\n\nThe release of version 2.0 is planned for Friday. Before then, please"
 
 
 @pytest.fixture
-def app(tmp_path: Path, model_cache: Path, engine: SuggestionEngine) -> ComposeApp:
-    settings = load_settings(cache_dir=model_cache, compose={"recovery_dir": tmp_path / "recovery"})
-    return ComposeApp(CompositionAssistant(settings, engine, None, None, None), settings, None)
+def app(tmp_path: Path) -> ComposeApp:
+    """On a scripted engine: the screens are the subject, and no suggestion is shown."""
+    settings = load_settings(cache_dir=tmp_path, compose={"recovery_dir": tmp_path / "recovery"})
+    return ComposeApp(CompositionAssistant(settings, ScriptedEngine(), None, None, None), settings, None)
 
 
 async def _letter_without_suggestion(pilot: Pilot) -> None:

@@ -1,13 +1,12 @@
-"""The composition TUI driven like a writer would (Textual's Pilot), on the real engine.
+"""The composition TUI on the real engine: what depends on the model, its speed and its cache.
 
+The keys and screens alone are tested on a scripted engine (test_compose_keys.py).
 Every test waits for what the writer would see; none times anything.
 """
 
-import asyncio
 import shutil
 import threading
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,48 +17,15 @@ from client.engine import SuggestionEngine
 from client.memory.local_memory import LocalMemory
 from client.sync.cloud_client import CloudClient
 from client.tui.app import ComposeApp
-from client.tui.notes_panel import NotesPanel
-from client.tui.screens import HelpScreen, RestoreScreen
+from client.tui.screens import RestoreScreen
 from client.tui.status_bar import StatusBar
 from cloud.local_server import LocalServer
 from cloud.service import CloudService
 from shared.settings import Settings, WriterKind, load_settings
+from tests.tui_driving import WAIT_S, run_app, type_and_wait, type_text, wait_until
 
 pytestmark = pytest.mark.slow
-WAIT_S = 60
 OPENING = "Python is an easy to learn, powerful programming"
-Scenario = Callable[[ComposeApp, Pilot], Awaitable[None]]
-
-
-def run_app(app: ComposeApp, scenario: Scenario, size: tuple[int, int] = (100, 24)) -> None:
-    async def main() -> None:
-        async with app.run_test(size=size) as pilot:
-            await scenario(app, pilot)
-
-    asyncio.run(main())
-
-
-async def wait_until(pilot: Pilot, condition: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.02)
-
-
-async def type_text(pilot: Pilot, text: str) -> None:
-    await pilot.press(*["space" if ch == " " else ch for ch in text])
-
-
-async def settled(app: ComposeApp, pilot: Pilot) -> None:
-    """Wait until a suggestion has finished streaming."""
-    await wait_until(pilot, lambda: app.editor.suggestion and not app.editor.streaming, "a finished suggestion")
-
-
-async def type_and_wait(app: ComposeApp, pilot: Pilot, text: str) -> str:
-    """Type ``text``, wait for the suggestion that follows, and return its ghost text."""
-    await type_text(pilot, text)
-    await settled(app, pilot)
-    return app.editor.suggestion
 
 
 @pytest.fixture
@@ -125,45 +91,6 @@ def test_typing_shows_a_suggestion_and_tab_inserts_it(app: ComposeApp) -> None:
         assert "first token" in str(app.query_one(StatusBar).render()) and "KV q8q4" in str(
             app.query_one(StatusBar).render()
         )
-
-    run_app(app, scenario)
-
-
-def test_ctrl_right_inserts_one_word(app: ComposeApp) -> None:
-
-    async def scenario(app: ComposeApp, pilot: Pilot) -> None:
-        ghost = await type_and_wait(app, pilot, "The quick brown fox jumps over the")
-        word = ghost[: len(ghost) - len(ghost.lstrip())] + ghost.lstrip().split(" ")[0]
-        await pilot.press("ctrl+right")
-        assert app.editor.text == "The quick brown fox jumps over the" + word
-        assert app.editor.suggestion == ghost[len(word) :]  # the rest stays
-
-    run_app(app, scenario)
-
-
-def test_typing_through_keeps_the_rest_without_asking_again(app: ComposeApp) -> None:
-
-    async def scenario(app: ComposeApp, pilot: Pilot) -> None:
-        ghost, asked = await type_and_wait(app, pilot, OPENING), app.suggestions_started
-        await type_text(pilot, ghost[:3])
-        await pilot.pause(0.3)  # longer than any debounce: a new request would have started
-        assert app.editor.suggestion == ghost[3:]
-        assert app.suggestions_started == asked
-
-    run_app(app, scenario)
-
-
-def test_escape_dismisses_until_the_writer_goes_on(app: ComposeApp) -> None:
-
-    async def scenario(app: ComposeApp, pilot: Pilot) -> None:
-        await type_and_wait(app, pilot, OPENING)
-        asked = app.suggestions_started
-        await pilot.press("escape")
-        await pilot.pause(0.3)
-        assert app.editor.suggestion == "" and app.suggestions_started == asked
-        assert app.editor.text == OPENING and app.editor.has_focus
-        await type_text(pilot, " tool")  # not the dismissed suggestion (typing that would show its rest again)
-        await wait_until(pilot, lambda: app.suggestions_started > asked, "a new suggestion after typing on")
 
     run_app(app, scenario)
 
@@ -237,27 +164,6 @@ def test_unsaved_text_survives_a_kill_and_is_offered_back(
         assert file.read_text() == "Dear team,\nthe release is on Friday"
 
     run_app(second, restore)
-
-
-def test_help_lists_every_key_and_the_notes_panel_toggles(app: ComposeApp) -> None:
-
-    async def scenario(app: ComposeApp, pilot: Pilot) -> None:
-        panel = app.query_one(NotesPanel)
-        assert not panel.display
-        await pilot.press("f2")
-        assert panel.display
-        await pilot.press("f1")
-        assert isinstance(app.screen, HelpScreen)
-        listed = " ".join(app.screen.query_one("DataTable").get_column_at(0))
-        for key in ("tab", "ctrl+right", "escape", "ctrl+s", "f1", "f2", "f5", "f6", "ctrl+q"):
-            assert key in listed, key
-        await pilot.press("escape")
-        assert not isinstance(app.screen, HelpScreen)
-        await pilot.press("f5")  # no cloud set: says so instead of failing
-        await pilot.pause(0.1)
-        assert any("hybridrag login" in str(note.message) for note in app._notifications)
-
-    run_app(app, scenario)
 
 
 def test_with_memory_notes_show_and_with_the_cloud_stopped_suggestions_go_on(

@@ -199,6 +199,21 @@ def validate(model, tokenizer, items: list[Encoded], per_condition: int, device:
     return report | {"product_rouge_l": sum(product) / len(product)}
 
 
+def with_oracle_twins(rows: list[dict], share: float, rng: random.Random) -> list[dict]:
+    """``rows`` plus, for ``share`` of those with real notes, a twin whose notes also hold the continuation.
+
+    The pair differs only in whether a note continues the text, so the model learns to
+    copy a note when it does and to leave the same notes alone when none does.
+    """
+    twins = []
+    for row in rows:
+        if row["condition"] in ("document", "chunk") and row["notes"] and rng.random() < share:
+            notes = list(row["notes"])
+            notes.insert(rng.randrange(len(notes) + 1), row["continuation"])
+            twins.append({**row, "condition": "oracle", "notes": notes})
+    return rows + twins
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
@@ -215,6 +230,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--max-target", type=int, default=64)
     parser.add_argument("--first-token-weight", type=float, default=1.0)
+    parser.add_argument(
+        "--oracle-twins", type=float, default=0.0, help="share of noted examples that also get an oracle twin"
+    )
     parser.add_argument("--limit", type=int, default=0, help="use only this many training examples (a smoke run)")
     parser.add_argument("--validation-per-condition", type=int, default=64)
     parser.add_argument("--device", default="auto")
@@ -237,6 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     train_rows = read_jsonl(args.examples / "train.jsonl")
     if args.limit:
         train_rows = train_rows[: args.limit]
+    train_rows = with_oracle_twins(train_rows, args.oracle_twins, random.Random(args.seed))
     train = [e for e in (encode(tokenizer, r, args.max_tokens, args.max_target) for r in train_rows) if e]
     validation = [
         e
