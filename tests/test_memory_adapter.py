@@ -1,5 +1,6 @@
 """The memory adapter: checked at load, on by default, and it makes the model read its notes."""
 
+import random
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,3 +76,21 @@ def test_no_adapter_gives_the_base_models_suggestion(model_cache: Path, tmp_path
     shown = hybridrag("suggest", "--no-adapter", "--no-memory", "--json", text, cache=model_cache)
     assert shown.returncode == 0, shown.stderr
     assert f'"text": {__import__("json").dumps(expected)}' in shown.stdout
+
+
+def test_oracle_twins_differ_from_their_example_only_by_the_continuation_among_the_notes() -> None:
+    from training.train_adapter import with_oracle_twins
+
+    rows: list[dict] = [
+        {"condition": "none", "notes": [], "prefix": "A.", "continuation": "B."},
+        {"condition": "document", "notes": ["x", "y"], "prefix": "C.", "continuation": "D."},
+        {"condition": "chunk", "notes": ["z"], "prefix": "E.", "continuation": "F."},
+    ]
+    mixed = with_oracle_twins(rows, 1.0, random.Random(0))
+    assert mixed[:3] == rows  # the originals stay, unchanged
+    twins = mixed[3:]
+    assert [twin["prefix"] for twin in twins] == ["C.", "E."]  # no twin for an example without notes
+    for twin, row in zip(twins, rows[1:], strict=True):
+        assert twin["condition"] == "oracle"
+        assert sorted(twin["notes"]) == sorted([*row["notes"], row["continuation"]])
+    assert with_oracle_twins(rows, 0.0, random.Random(0)) == rows
