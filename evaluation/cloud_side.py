@@ -172,6 +172,7 @@ class EvaluationCloud:
         return {
             "writer": self.writer_kind.value,
             "model": model,
+            "retrieval": cloud.retrieval.value,
             "top_k_chunks": cloud.top_k_chunks,
             "notes_per_request": cloud.notes_per_request,
             "note_max_tokens": cloud.note_max_tokens,

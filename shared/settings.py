@@ -133,6 +133,13 @@ class EmbeddingPrecision(StrEnum):
     BF16 = "bf16"  # measured: 2.4x chunks/s, cosine to fp32 >= 0.9999 (scripts/bench_cloud.py)
 
 
+class RetrievalMode(StrEnum):
+    """How the cloud's datastore finds chunks for a memory request."""
+
+    DENSE = "dense"  # sentence embeddings alone (FAISS)
+    HYBRID = "hybrid"  # embeddings and BM25 (SQLite FTS5), fused by reciprocal rank
+
+
 class WriterKind(StrEnum):
     """Who writes the cloud's memory notes."""
 
@@ -206,6 +213,10 @@ class CloudSettings(BaseModel):
     )
     ivf_nprobe: int = Field(default=16, ge=1)
     # Memory requests.
+    retrieval: RetrievalMode = Field(
+        default=RetrievalMode.HYBRID,
+        description="dense: embeddings alone; hybrid: embeddings and BM25 fused (finds exact names and options).",
+    )
     top_k_chunks: int = Field(default=4, ge=1, le=50)
     notes_per_request: int = Field(default=3, ge=1, le=20)
     note_max_tokens: int = Field(default=60, ge=8, le=200)

@@ -1,9 +1,10 @@
-"""The cloud's datastore: corpus chunks in SQLite, their vectors in a FAISS index.
+"""The cloud's datastore: corpus chunks in SQLite, their vectors in a FAISS index, their words in FTS5.
 
 SQLite is the truth (chunk text, offsets, vectors); the index is derived from it and
 named by the SQLite generation it reflects, so a crash between the two is seen on the
 next open (no index for the current generation) and repaired by a rebuild. A process
-that serves searches picks up another process's ingest the same way.
+that serves searches picks up another process's ingest the same way. The FTS5 index
+lives in SQLite itself (lexical.py), so it commits with the chunks.
 """
 
 import sqlite3
@@ -18,10 +19,11 @@ import numpy as np
 
 from cloud.datastore.chunking import Chunk, chunk_document
 from cloud.datastore.documents import Document, Skipped, read_document
+from cloud.datastore.lexical import FTS_BUILT_KEY, FTS_SCHEMA, fts_query, fuse_rankings
 from shared.durable_files import SQLiteFile
 from shared.embeddings import EMBEDDING_DIM, SentenceEmbedder, WordPieceCounter
 from shared.errors import InputError
-from shared.settings import CloudSettings
+from shared.settings import CloudSettings, RetrievalMode
 from shared.vector_index import GenerationIndexFiles, build_index, index_kind, nearest
 
 DATABASE_NAME = "datastore.sqlite"
@@ -82,7 +84,8 @@ class Datastore:
         self.folder = folder
         self._settings = settings
         self._embedder = embedder
-        self._db = SQLiteFile(folder / DATABASE_NAME, _SCHEMA)
+        self._db = SQLiteFile(folder / DATABASE_NAME, _SCHEMA + FTS_SCHEMA)
+        self._index_chunks_made_before_fts()
         self._index: faiss.Index | None = None
         self._index_generation = -1
         self._index_lock = threading.Lock()
@@ -211,11 +214,44 @@ class Datastore:
             _bump_generation(db)
         return removed
 
+    def _index_chunks_made_before_fts(self) -> None:
+        """A datastore from before lexical search gets its FTS index once (the triggers keep it after)."""
+        with self._db.transaction() as db:
+            if db.execute("SELECT 1 FROM meta WHERE key = ?", (FTS_BUILT_KEY,)).fetchone() is None:
+                db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
+                db.execute("INSERT INTO meta VALUES (?, '1')", (FTS_BUILT_KEY,))
+
     # -- search ---------------------------------------------------------------------------
 
     def search(self, query: np.ndarray, k: int) -> list[RetrievedChunk]:
         """The ``k`` chunks nearest to a query vector, best first."""
-        hits = nearest(self._load_current_index(), query, k)
+        return self._chunks(nearest(self._load_current_index(), query, k))
+
+    def lexical_search(self, text: str, k: int) -> list[RetrievedChunk]:
+        """The ``k`` chunks that BM25 ranks best for the distinctive words of ``text``."""
+        return self._chunks(self._lexical_hits(text, k))
+
+    def search_text(self, text: str, k: int) -> list[RetrievedChunk]:
+        """The ``k`` chunks for ``text``: by embedding, or embedding and BM25 fused (``cloud.retrieval``)."""
+        dense = nearest(self._load_current_index(), self._embedder.embed_one(text), k)
+        if self._settings.retrieval is RetrievalMode.DENSE:
+            return self._chunks(dense)
+        lexical = self._lexical_hits(text, k)
+        return self._chunks(fuse_rankings([[i for i, _ in dense], [i for i, _ in lexical]], k))
+
+    def _lexical_hits(self, text: str, k: int) -> list[tuple[int, float]]:
+        query = fts_query(text)
+        if query is None:
+            return []
+        with self._db.reading() as db:
+            rows = db.execute(
+                "SELECT rowid, bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+                (query, k),
+            ).fetchall()
+        return [(row[0], -row[1]) for row in rows]  # bm25() is lower for better matches
+
+    def _chunks(self, hits: list[tuple[int, float]]) -> list[RetrievedChunk]:
+        """The chunks of ``hits`` (id, score), in their order."""
         if not hits:
             return []
         with self._db.reading() as db:
@@ -237,9 +273,6 @@ class Datastore:
             for chunk_id, score in hits
             if chunk_id in by_id
         ]
-
-    def search_text(self, text: str, k: int) -> list[RetrievedChunk]:
-        return self.search(self._embedder.embed_one(text), k)
 
     def chunk_count(self) -> int:
         with self._db.reading() as db:

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Benchmark retrieval for memory requests: how much of what the writer types next the cloud finds.
+
+For each evaluation case and hold-out setting, the cloud's own path runs (the retrieval
+focus, the held-out datastore, the extractive writer), once with dense retrieval alone
+and once with dense and BM25 fused (``cloud.retrieval``). Reported per configuration:
+
+- content-word recall: the share of the reference's distinctive words that occur in the
+  top-k chunks, and in the notes written from them;
+- copy ceiling: the share of the reference's words a copier could quote, word by word,
+  from the chunks and from the notes (evaluation/runner.py's copy_ceiling);
+- retrieval time per request (the search alone, embedding the query included).
+
+No suggestion model runs. Prints a table and writes reports/retrieval.json.
+
+    .venv/bin/python scripts/bench_retrieval.py                 # 100 Python-docs cases (a few minutes)
+    .venv/bin/python scripts/bench_retrieval.py --quick         # 5 cases
+"""
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cloud.cli import ingest_with_progress
+from cloud.datastore.lexical import distinctive_words
+from cloud.memory.processor import retrieval_focus
+from evaluation.cases import read_cases
+from evaluation.cloud_side import EvaluationCloud, Holdout
+from evaluation.runner import copy_ceiling
+from scripts.bench_support import argument_parser, percentile, write_report
+from shared.settings import PYTHON_DOCS_DIR, RetrievalMode, WriterKind, load_settings
+
+console = Console()
+
+
+def recall(reference: str, texts: list[str]) -> float:
+    """The share of the reference's distinctive words that occur in ``texts``."""
+    wanted = set(distinctive_words(reference))
+    if not wanted:
+        return 0.0
+    found = set(distinctive_words(" ".join(texts)))
+    return len(wanted & found) / len(wanted)
+
+
+def measure(cloud: EvaluationCloud, cases: list) -> dict:
+    rows = []
+    for case in cases:
+        focus = retrieval_focus(cloud.request_for(case.prefix), cloud.settings.cloud.retrieval_context_chars)
+        search = cloud.held_out_search(case)
+        began = time.perf_counter()
+        chunks = search.search_text(focus, cloud.settings.cloud.top_k_chunks)
+        ms = (time.perf_counter() - began) * 1000
+        notes = [note.text for note in cloud.notes_for(case, case.prefix).notes]
+        chunk_texts = [chunk.text for chunk in chunks]
+        rows.append(
+            {
+                "chunk_recall": recall(case.reference, chunk_texts),
+                "note_recall": recall(case.reference, notes),
+                "chunk_copy_ceiling": copy_ceiling(case.prefix, case.reference, chunk_texts),
+                "note_copy_ceiling": copy_ceiling(case.prefix, case.reference, notes),
+                "ms": ms,
+            }
+        )
+    summary = {key: statistics.fmean(row[key] for row in rows) for key in rows[0] if key != "ms"}
+    summary["ms_p50"] = percentile([row["ms"] for row in rows], 50)
+    return summary
+
+
+def main() -> None:
+    parser = argument_parser(__doc__, "retrieval.json", "5 cases", corpus=PYTHON_DOCS_DIR)
+    parser.add_argument("--cases", type=Path, default=ROOT / "reports" / "eval100.cases.jsonl")
+    args = parser.parse_args()
+    cases = read_cases(args.cases)[: 5 if args.quick else None]
+    results: dict[str, dict] = {}
+    table = Table(title=f"Retrieval for memory requests, {len(cases)} cases ({args.cases.name})")
+    for column in ("hold-out", "retrieval", "chunk recall", "note recall", "chunk copy", "note copy", "ms p50"):
+        table.add_column(column, justify="left" if column in ("hold-out", "retrieval") else "right")
+    for holdout in Holdout:
+        for mode in RetrievalMode:
+            settings = load_settings(cloud={"retrieval": mode})
+            cloud = EvaluationCloud(settings, args.corpus, WriterKind.EXTRACTIVE, holdout)
+            try:
+                ingest_with_progress(cloud.datastore, cloud.corpus)
+                summary = measure(cloud, cases)
+            finally:
+                cloud.close()
+            results[f"{holdout.value}/{mode.value}"] = summary
+            table.add_row(
+                holdout.value,
+                mode.value,
+                *(f"{summary[key]:.3f}" for key in ("chunk_recall", "note_recall", "chunk_copy_ceiling")),
+                f"{summary['note_copy_ceiling']:.3f}",
+                f"{summary['ms_p50']:.1f}",
+            )
+    console.print(table)
+    report = {
+        "what": "retrieval for memory requests: content-word recall and copy ceiling of chunks and notes",
+        "cases": len(cases),
+        "cases_file": str(args.cases.relative_to(ROOT) if args.cases.is_relative_to(ROOT) else args.cases),
+        "corpus": str(args.corpus),
+        "writer": "extractive",
+        "quick": args.quick,
+        "results": results,
+    }
+    write_report(report, args.out, console)
+
+
+if __name__ == "__main__":
+    main()
