@@ -176,6 +176,7 @@ class EvaluationCloud:
             "top_k_chunks": cloud.top_k_chunks,
             "notes_per_request": cloud.notes_per_request,
             "note_max_tokens": cloud.note_max_tokens,
+            "extractive_follow_sentences": cloud.extractive_follow_sentences,
             "retrieval_context_chars": cloud.retrieval_context_chars,
             "chunk_max_tokens": cloud.chunk_max_tokens,
             "request_context_chars": self.settings.client.request_context_chars,

@@ -220,6 +220,13 @@ class CloudSettings(BaseModel):
     top_k_chunks: int = Field(default=4, ge=1, le=50)
     notes_per_request: int = Field(default=3, ge=1, le=20)
     note_max_tokens: int = Field(default=60, ge=8, le=200)
+    extractive_follow_sentences: int = Field(
+        default=0,
+        ge=0,
+        le=3,
+        description="An extractive note also carries this many of the sentences that follow its own in the "
+        "chunk (what another document says next), as far as note_max_tokens allows.",
+    )
     retrieval_context_chars: int = Field(
         default=1200, ge=100, description="The tail of the writer's context that retrieval reads."
     )

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from cloud.datastore import Datastore
+from cloud.datastore import Datastore, RetrievedChunk
 from cloud.writers.extractive_writer import ExtractiveNoteWriter
 from cloud.writers.llm_writer import EXAMPLES
 from cloud.writers.note_writer import NoteValidator, is_grounded, normalized
@@ -87,3 +87,22 @@ def test_sentences_survive_abbreviations_and_only_statements_become_extractive_n
         "It works!",
         "Does it?",
     ]
+
+
+def test_an_extractive_note_can_carry_what_its_source_says_next(embedder) -> None:
+    text = (
+        "The walrus operator assigns a value inside an expression. "
+        "It was added in Python 3.8 by PEP 572. "
+        "Lists are mutable sequences of items."
+    )
+    chunk = RetrievedChunk(7, "doc.rst", 0, len(text), text, 1.0)
+    validator = NoteValidator(max_tokens=30, count_tokens=WordPieceCounter().count)
+    focus = "how the walrus operator assigns a value inside an expression"
+    [alone] = ExtractiveNoteWriter(embedder, validator).write_notes(focus, [chunk], 1)
+    [carried] = ExtractiveNoteWriter(embedder, validator, follow_sentences=1).write_notes(focus, [chunk], 1)
+    assert alone.text == "The walrus operator assigns a value inside an expression."
+    assert carried.text == alone.text + " It was added in Python 3.8 by PEP 572."
+    assert carried.chunk_ids == (7,)
+    short = NoteValidator(max_tokens=14, count_tokens=WordPieceCounter().count)
+    [cut] = ExtractiveNoteWriter(embedder, short, follow_sentences=1).write_notes(focus, [chunk], 1)
+    assert cut.text == alone.text  # what follows is dropped, whole, when it would not fit

@@ -14,7 +14,7 @@ def make_writer(settings: Settings, embedder: SentenceEmbedder, kind: WriterKind
     cloud = settings.cloud
     kind = kind or cloud.llm
     validator = NoteValidator(cloud.note_max_tokens, WordPieceCounter().count, [note for _, note in EXAMPLES])
-    extractive = ExtractiveNoteWriter(embedder, validator)
+    extractive = ExtractiveNoteWriter(embedder, validator, cloud.extractive_follow_sentences)
     if kind is WriterKind.EXTRACTIVE:
         return extractive
     backend: CompletionBackend

@@ -1,7 +1,10 @@
 """Notes without an LLM: the retrieved sentences closest to the writer's context.
 
 The baseline for evaluation, and the fallback when the LLM is unreachable. Code and
-other multi-line blocks are not sentences and are left out.
+other multi-line blocks are not sentences and are left out. A note can also carry the
+sentences that follow its sentence in the chunk (``follow_sentences``): where another
+document says what the writer is saying, what it says next is what the writer may
+type next, and the client can quote it.
 """
 
 from collections.abc import Sequence
@@ -19,22 +22,26 @@ NEAR_DUPLICATE_COSINE = 0.9
 class ExtractiveNoteWriter:
     name = "extractive"
 
-    def __init__(self, embedder: SentenceEmbedder, validator: NoteValidator) -> None:
+    def __init__(self, embedder: SentenceEmbedder, validator: NoteValidator, follow_sentences: int = 0) -> None:
         self._embedder = embedder
         self._validator = validator
+        self._follow = follow_sentences
 
     def write_notes(self, focus: str, chunks: Sequence[RetrievedChunk], max_notes: int) -> list[WrittenNote]:
-        candidates: list[tuple[str, int]] = []
+        candidates: list[tuple[str, int]] = []  # (note, chunk id), ranked by the note's first sentence
         seen: set[str] = set()
         for chunk in chunks:
-            for sentence in statements(chunk.text):
-                text = self._validator.clean(sentence)
-                if text and normalized(text) not in seen:
-                    seen.add(normalized(text))
+            sentences = list(statements(chunk.text))
+            for i, sentence in enumerate(sentences):
+                if not self._validator.clean(sentence) or normalized(sentence) in seen:
+                    continue
+                text = self._validator.clean(" ".join(sentences[i : i + 1 + self._follow]))
+                if text:  # the validator keeps the whole sentences that fit the note's length
+                    seen.add(normalized(sentence))
                     candidates.append((text, chunk.chunk_id))
         if not candidates:
             return []
-        scores, vectors = relevance(self._embedder, focus, [text for text, _ in candidates])
+        scores, vectors = relevance(self._embedder, focus, [_first_sentence(text) for text, _ in candidates])
         chosen: list[int] = []
         for i in np.argsort(-scores, kind="stable"):
             if len(chosen) == max_notes:
@@ -45,3 +52,7 @@ class ExtractiveNoteWriter:
 
     def close(self) -> None:
         """Nothing to release: the embedder belongs to the service."""
+
+
+def _first_sentence(note: str) -> str:
+    return next(iter(statements(note)), note)
