@@ -6,6 +6,7 @@ Every test waits for what the writer would see; none times anything.
 
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -52,10 +53,12 @@ def app(assistant: CompositionAssistant, compose_settings: Settings) -> ComposeA
 
 @pytest.fixture
 def held_stream(engine: SuggestionEngine, monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
-    """Suggestions that, after their first visible piece, wait until the test releases them.
+    """Suggestions that, after each piece, wait until the test releases them or the app cancels them.
 
     So a keystroke lands while a suggestion streams however fast the machine is, and
-    however soon the model would have ended it (a newline, a loop): no race.
+    however soon the model would have ended it (a newline, a loop): no race. A
+    suggestion the app cancels (the writer typed on) goes on at once, as the real one
+    would notice within a token, so it never holds the model for the next one.
     """
     release = threading.Event()
     monkeypatch.setattr(
@@ -67,13 +70,22 @@ def held_stream(engine: SuggestionEngine, monkeypatch: pytest.MonkeyPatch) -> It
     )
     real_suggest = engine.suggest
 
-    def suggest(text: str, *, on_text: Callable[[str], None] | None = None, **options: object) -> object:
+    def suggest(
+        text: str,
+        *,
+        on_text: Callable[[str], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+        **options: object,
+    ) -> object:
         def held(piece: str) -> None:
             if on_text is not None:
                 on_text(piece)
-            release.wait(WAIT_S)
+            deadline = time.monotonic() + WAIT_S
+            while not release.wait(0.02) and time.monotonic() < deadline:
+                if should_cancel is not None and should_cancel():
+                    return
 
-        return real_suggest(text, on_text=held, **options)  # type: ignore[arg-type]
+        return real_suggest(text, on_text=held, should_cancel=should_cancel, **options)  # type: ignore[arg-type]
 
     monkeypatch.setattr(engine, "suggest", suggest)
     yield release
