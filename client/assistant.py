@@ -78,6 +78,7 @@ class CompositionAssistant:
         self._last_text: str | None = None  # as of the last choice of notes
         self._latest_text = ""
         self._blocks: OrderedDict[str, MemoryBlock] = OrderedDict({"": MemoryBlock()})
+        self._chosen_block = MemoryBlock()
 
     def start(self) -> None:
         if self.sync is not None:
@@ -94,8 +95,8 @@ class CompositionAssistant:
 
     @property
     def chosen_block(self) -> MemoryBlock:
-        """The notes chosen for the prompt: the engine uses them once their prefill is done."""
-        return self._selector.current if self._selector is not None else MemoryBlock()
+        """The notes chosen for the prompt, once handed to the engine (it uses them when their prefill is done)."""
+        return self._chosen_block
 
     @property
     def notes_switch(self) -> str | None:
@@ -144,6 +145,7 @@ class CompositionAssistant:
             block = self._selector.select(vector)
             self._remember(block)
             self.engine.set_memory(block.text)
+            self._chosen_block = block  # only now: a reader that sees it can wait for the engine to use it
             if self.sync is not None and self.coordinator.should_request(text, vector):
                 self.sync.send_request(text[-self.settings.client.request_context_chars :])
             return block

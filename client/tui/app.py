@@ -100,13 +100,18 @@ class ComposeApp(App[str | None]):
 
     @property
     def editor(self) -> ComposeEditor:
-        return self.query_one(ComposeEditor)
+        return self._editor
 
     def compose(self) -> ComposeResult:
+        # Kept as attributes, not queried: a query searches the screen on top (help, restore),
+        # and a worker's message may arrive while one is open.
+        self._editor = ComposeEditor(self.settings.compose, id="editor")
+        self._notes_panel = NotesPanel(id="notes-panel")
+        self._status_bar = StatusBar(id="status")
         with Horizontal(id="main"):
-            yield ComposeEditor(self.settings.compose, id="editor")
-            yield NotesPanel(id="notes-panel")
-        yield StatusBar(id="status")
+            yield self._editor
+            yield self._notes_panel
+        yield self._status_bar
         yield Footer()
 
     def on_mount(self) -> None:
@@ -199,7 +204,7 @@ class ComposeApp(App[str | None]):
 
     def on_compose_app_suggestion_piece(self, message: SuggestionPiece) -> None:
         request_id, piece = message.request_id, message.piece
-        if request_id != self._request_id:
+        if request_id != self._request_id or not self.editor.is_mounted:  # stale, or the app is closing
             return
         if self._streamed is None:
             self.last_ghost_at = time.perf_counter()
@@ -216,14 +221,14 @@ class ComposeApp(App[str | None]):
             return
         final = AnchoredCompletion(prefix, displayable(suggestion.text))
         self.cache.put(final)
-        if request_id != self._request_id:
+        if request_id != self._request_id or not self.editor.is_mounted:
             return
         self._streamed = None
         self.frames.streaming = False
         self.last_suggestion = suggestion
         if suggestion.first_text_ms is not None:
             self.editor.debounce.suggestion_served(suggestion.first_text_ms)
-        self.query_one(NotesPanel).show_notes(result.notes)
+        self._notes_panel.show_notes(result.notes)
         self.editor.show_completion(final)
         self._refresh_status()
 
@@ -245,7 +250,7 @@ class ComposeApp(App[str | None]):
         )
 
     def action_toggle_notes(self) -> None:
-        self.query_one(NotesPanel).toggle_class("-shown")
+        self._notes_panel.toggle_class("-shown")
 
     def action_sync_now(self) -> None:
         try:
@@ -321,7 +326,7 @@ class ComposeApp(App[str | None]):
             self._recovery_io.submit(self.recovery.write, text)
 
     def _refresh_status(self) -> None:
-        self.query_one(StatusBar).show(
+        self._status_bar.show(
             StatusFacts(
                 sync=self.assistant.sync_status,
                 notes_switch=self.assistant.notes_switch,
