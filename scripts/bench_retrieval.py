@@ -19,7 +19,6 @@ No suggestion model runs. Prints a table and writes reports/retrieval.json.
 
 import statistics
 import sys
-import time
 from pathlib import Path
 
 from rich.console import Console
@@ -30,7 +29,6 @@ sys.path.insert(0, str(ROOT))
 
 from cloud.cli import ingest_with_progress
 from cloud.datastore.lexical import distinctive_words
-from cloud.memory.processor import retrieval_focus
 from evaluation.cases import read_cases
 from evaluation.cloud_side import EvaluationCloud, Holdout
 from evaluation.runner import copy_ceiling
@@ -52,20 +50,16 @@ def recall(reference: str, texts: list[str]) -> float:
 def measure(cloud: EvaluationCloud, cases: list) -> dict:
     rows = []
     for case in cases:
-        focus = retrieval_focus(cloud.request_for(case.prefix), cloud.settings.cloud.retrieval_context_chars)
-        search = cloud.held_out_search(case)
-        began = time.perf_counter()
-        chunks = search.search_text(focus, cloud.settings.cloud.top_k_chunks)
-        ms = (time.perf_counter() - began) * 1000
+        retrieval = cloud.retrieve(case)  # the worker's focus and the case's hold-out, timed
         notes = [note.text for note in cloud.notes_for(case, case.prefix).notes]
-        chunk_texts = [chunk.text for chunk in chunks]
+        chunk_texts = [chunk.text for chunk in retrieval.chunks]
         rows.append(
             {
                 "chunk_recall": recall(case.reference, chunk_texts),
                 "note_recall": recall(case.reference, notes),
                 "chunk_copy_ceiling": copy_ceiling(case.prefix, case.reference, chunk_texts),
                 "note_copy_ceiling": copy_ceiling(case.prefix, case.reference, notes),
-                "ms": ms,
+                "ms": retrieval.ms,
             }
         )
     summary = {key: statistics.fmean(row[key] for row in rows) for key in rows[0] if key != "ms"}

@@ -32,12 +32,11 @@ class ExtractiveNoteWriter:
         seen: set[str] = set()
         for chunk in chunks:
             sentences = list(statements(chunk.text))
-            for i, sentence in enumerate(sentences):
-                if not self._validator.clean(sentence) or normalized(sentence) in seen:
-                    continue
+            for i in range(len(sentences)):
+                # The validator keeps the whole sentences that fit the note's length.
                 text = self._validator.clean(" ".join(sentences[i : i + 1 + self._follow]))
-                if text:  # the validator keeps the whole sentences that fit the note's length
-                    seen.add(normalized(sentence))
+                if text and normalized(_first_sentence(text)) not in seen:
+                    seen.add(normalized(_first_sentence(text)))
                     candidates.append((text, chunk.chunk_id))
         if not candidates:
             return []
