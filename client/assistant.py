@@ -18,10 +18,10 @@ from client.engine.engine_protocol import Engine
 from client.engine.suggestion_engine import Suggestion
 from client.memory.local_memory import LocalMemory, LocalNote, memory_folder
 from client.memory.memory_block import MemoryBlock, MemoryBlockSelector
-from client.memory.query_embedder import QueryEmbedder
 from client.sync.cloud_client import LOGIN_HINT, CloudClient
 from client.sync.memory_sync import BackgroundSync, SyncReport, SyncStatus
 from shared.errors import InputError
+from shared.onnx_embedder import OnnxEmbedder
 from shared.protocol import RequestState, RequestStatus
 from shared.settings import Settings
 
@@ -42,7 +42,7 @@ def local_memory_folder(settings: Settings) -> Path:
     return memory_folder(client.data_dir, client.cloud_url, client.token.get_secret_value())
 
 
-def open_local_memory(settings: Settings, embedder: QueryEmbedder) -> LocalMemory:
+def open_local_memory(settings: Settings, embedder: OnnxEmbedder) -> LocalMemory:
     return LocalMemory(local_memory_folder(settings), embedder, settings.client.note_ivf_threshold)
 
 
@@ -56,7 +56,7 @@ class CompositionAssistant:
         self,
         settings: Settings,
         engine: Engine,
-        embedder: QueryEmbedder | None,
+        embedder: OnnxEmbedder | None,
         memory: LocalMemory | None,
         cloud: CloudClient | None,
     ) -> None:

@@ -22,8 +22,8 @@ if TYPE_CHECKING:  # the engine loads llama.cpp: imported only when a command ne
     from client.assistant import CompositionAssistant
     from client.engine import Suggestion, SuggestionEngine
     from client.memory.local_memory import LocalNote
-    from client.memory.query_embedder import QueryEmbedder
     from client.sync.memory_sync import SyncReport
+    from shared.onnx_embedder import OnnxEmbedder
     from shared.settings import Settings
 
 app = typer.Typer(
@@ -198,11 +198,11 @@ def _online_assistant(settings: "Settings", engine: "SuggestionEngine") -> "Comp
     return CompositionAssistant(settings, engine, embedder, open_local_memory(settings, embedder), cloud)
 
 
-def _query_embedder(settings: "Settings") -> "QueryEmbedder":
-    from client.memory.query_embedder import QueryEmbedder
+def _query_embedder(settings: "Settings") -> "OnnxEmbedder":
+    from shared.onnx_embedder import OnnxEmbedder
 
     with err.status("Loading the query embedder (its first use exports it to ONNX, about 10 s)…"):
-        return QueryEmbedder(settings.cache_dir, settings.client.embed_threads)
+        return OnnxEmbedder(settings.cache_dir, settings.client.embed_threads)
 
 
 def _offline_assistant(settings: "Settings", engine: "SuggestionEngine") -> "CompositionAssistant | None":

@@ -85,10 +85,10 @@ def ingest(
 ) -> None:
     """Chunk, embed and index a folder; a re-run only embeds what changed."""
     from cloud.datastore import Datastore
-    from shared.embeddings import SentenceEmbedder
+    from shared.embeddings import chunk_embedder
 
     settings = _settings(data_dir)
-    store = Datastore(settings.cloud.data_dir, settings.cloud, SentenceEmbedder.for_cloud(settings))
+    store = Datastore(settings.cloud.data_dir, settings.cloud, chunk_embedder(settings))
     report = ingest_with_progress(store, folder)
     store.close()
     table = Table(title=f"ingested {folder}", show_header=False, box=None, title_justify="left")

@@ -17,7 +17,7 @@ from cloud.memory.processor import MemoryRequestProcessor
 from cloud.memory.worker import MemoryWorker
 from cloud.writers import make_writer
 from cloud.writers.note_writer import NoteWriter
-from shared.embeddings import SentenceEmbedder
+from shared.embeddings import TextEmbedder, chunk_embedder
 from shared.protocol import IndexingProgress, MemoryRequest, Metrics, RequestStatus
 from shared.settings import Settings, WriterKind
 
@@ -41,10 +41,10 @@ class CloudService:
         self,
         settings: Settings,
         writer_kind: WriterKind | None = None,
-        embedder: SentenceEmbedder | None = None,
+        embedder: TextEmbedder | None = None,
     ) -> None:
         self.settings = settings
-        self.embedder = embedder or SentenceEmbedder.for_cloud(settings)
+        self.embedder = embedder or chunk_embedder(settings)
         self.datastore = Datastore(settings.cloud.data_dir, settings.cloud, self.embedder)
         self.log = MemoryLog.open(settings.cloud)
         self.tokens = TokenStore.open(settings.cloud)
@@ -56,7 +56,7 @@ class CloudService:
 
             self.dispatcher = CeleryDispatcher(self.log, settings.cloud)
         else:
-            self.writer = make_writer(settings, self.embedder, writer_kind)
+            self.writer = make_writer(settings, writer_kind)
             processor = MemoryRequestProcessor(self.log, self.datastore, self.writer, settings.cloud)
             self.dispatcher = MemoryWorker(processor, settings.cloud)
 
@@ -107,7 +107,6 @@ class CloudService:
 
 def worker_processor(settings: Settings, writer_kind: WriterKind | None = None) -> MemoryRequestProcessor:
     """What a Celery worker process runs: datastore, log and writer, no API."""
-    embedder = SentenceEmbedder.for_cloud(settings)
-    datastore = Datastore(settings.cloud.data_dir, settings.cloud, embedder)
-    writer = make_writer(settings, embedder, writer_kind)
+    datastore = Datastore(settings.cloud.data_dir, settings.cloud, chunk_embedder(settings))
+    writer = make_writer(settings, writer_kind)
     return MemoryRequestProcessor(MemoryLog.open(settings.cloud), datastore, writer, settings.cloud)

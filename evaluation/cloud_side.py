@@ -16,11 +16,12 @@ from enum import StrEnum
 from pathlib import Path
 
 from cloud.datastore import Datastore, RetrievedChunk
+from cloud.datastore.datastore import LEGACY_EMBEDDER
 from cloud.memory.memory_log import MemoryLog
 from cloud.memory.processor import MemoryRequestProcessor, retrieval_focus
 from cloud.writers import make_writer
 from evaluation.cases import EvalCase
-from shared.embeddings import SentenceEmbedder
+from shared.embeddings import chunk_embedder
 from shared.protocol import MemoryNote, MemoryRequest
 from shared.settings import Settings, WriterKind
 
@@ -48,6 +49,13 @@ class Holdout(StrEnum):
 
     DOCUMENT = "document"  # the whole document: the writer starts a document the cloud has never seen
     CHUNK = "chunk"  # only chunks overlapping the prefix or the reference: the cloud holds the document's other parts
+
+
+def _datastore_folder_name(embedder_identity: str) -> str:
+    """One datastore per embedder, so comparing embedders does not embed the corpus again each time."""
+    if embedder_identity == LEGACY_EMBEDDER:
+        return "datastore"  # the name from before embedders were told apart: its cache stays valid
+    return "datastore-" + hashlib.sha256(embedder_identity.encode()).hexdigest()[:8]
 
 
 def shingles(text: str, size: int = SHINGLE_WORDS) -> set[tuple[str, ...]]:
@@ -114,10 +122,10 @@ class EvaluationCloud:
         self.folder.mkdir(parents=True, exist_ok=True)
         cloud = settings.cloud.model_copy(update={"data_dir": self.folder, "database_url": None})
         self._cloud_settings = cloud
-        self._embedder = SentenceEmbedder.for_cloud(settings)
-        self.datastore = Datastore(self.folder / "datastore", cloud, self._embedder)
+        self._embedder = chunk_embedder(settings)
+        self.datastore = Datastore(self.folder / _datastore_folder_name(self._embedder.identity), cloud, self._embedder)
         self._log = MemoryLog.open(cloud)
-        self._writer = make_writer(settings, self._embedder, writer)
+        self._writer = make_writer(settings, writer)
         self.writer_settings = self._writer_settings()  # once: it reads the writer's source files
 
     def document_path(self, doc_id: str) -> str:
@@ -173,6 +181,7 @@ class EvaluationCloud:
             "writer": self.writer_kind.value,
             "model": model,
             "retrieval": cloud.retrieval.value,
+            "chunk_embedder": self._embedder.identity,
             "top_k_chunks": cloud.top_k_chunks,
             "notes_per_request": cloud.notes_per_request,
             "note_max_tokens": cloud.note_max_tokens,

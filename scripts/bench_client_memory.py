@@ -40,12 +40,12 @@ sys.path.insert(0, str(ROOT))
 from client.engine import SuggestionEngine
 from client.memory.local_memory import LocalMemory, LocalNote
 from client.memory.memory_block import MemoryBlock
-from client.memory.query_embedder import QueryEmbedder
 from client.sync.cloud_client import CloudClient
 from client.sync.memory_sync import sync_memory
 from scripts.bench_support import argument_parser, percentile, serving_files, write_report
 from shared.corpus import read_prose
 from shared.embeddings import SentenceEmbedder
+from shared.onnx_embedder import OnnxEmbedder
 from shared.protocol import MemoryDelta, MemoryNote, NoteSource
 from shared.settings import PYTHON_DOCS_DIR, EmbeddingPrecision, EngineSettings, load_settings
 
@@ -78,7 +78,7 @@ def timed_ms(function: Callable[..., T], *args: object) -> tuple[float, T]:
     return (time.perf_counter() - started) * 1000, result
 
 
-def bench_onnx_embedding(onnx: QueryEmbedder, sentences: list[str], cursor_queries: list[str], rounds: int) -> dict:
+def bench_onnx_embedding(onnx: OnnxEmbedder, sentences: list[str], cursor_queries: list[str], rounds: int) -> dict:
     """Before torch is loaded: its idle OpenMP threads spin and would slow whatever runs next to them."""
     onnx.embed_one("warm up")
     sentence_ms = [timed_ms(onnx.embed_one, s)[0] for _ in range(rounds) for s in sentences]
@@ -95,7 +95,7 @@ def bench_onnx_embedding(onnx: QueryEmbedder, sentences: list[str], cursor_queri
     }
 
 
-def bench_torch_embedding(onnx: QueryEmbedder, sentences: list[str], rounds: int) -> dict:
+def bench_torch_embedding(onnx: OnnxEmbedder, sentences: list[str], rounds: int) -> dict:
     """sentence-transformers on torch (fp32), the same sentences one at a time, and how close the vectors are."""
     torch_embedder = SentenceEmbedder(THREADS, EmbeddingPrecision.FP32)
     torch_embedder.embed_one("warm up")
@@ -185,7 +185,7 @@ def bench_retrieval(work: Path, base: np.ndarray, queries: np.ndarray, sizes: li
     return rows
 
 
-def bench_delta_apply(work: Path, onnx: QueryEmbedder, sentences: list[str], runs: int) -> dict:
+def bench_delta_apply(work: Path, onnx: OnnxEmbedder, sentences: list[str], runs: int) -> dict:
     memory = LocalMemory(work / "apply", onnx, ivf_threshold=50_000)
     total_ms, embed_ms = [], []
     for run in range(runs):
@@ -212,7 +212,7 @@ def bench_delta_apply(work: Path, onnx: QueryEmbedder, sentences: list[str], run
     }
 
 
-def bench_sync(work: Path, onnx: QueryEmbedder, corpus: Path, contexts: list[str]) -> dict:
+def bench_sync(work: Path, onnx: OnnxEmbedder, corpus: Path, contexts: list[str]) -> dict:
     """Against ``hybridrag cloud serve`` as a process of its own (extractive writer), on loopback."""
     memory = LocalMemory(work / "sync-memory", onnx, ivf_threshold=50_000)
     empty_ms, changed_ms, notes = [], [], []
@@ -296,7 +296,7 @@ def main() -> None:
     started = time.perf_counter()
     try:
         with console.status("loading the ONNX query embedder (exporting it on first use)"):
-            onnx = QueryEmbedder(settings.cache_dir, THREADS)
+            onnx = OnnxEmbedder(settings.cache_dir, THREADS)
         sentences = docs_sentences(args.corpus, 2000)
         prose = read_prose(args.corpus / SWITCH_DOCUMENT)
         chars = settings.client.memory_query_chars

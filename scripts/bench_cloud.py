@@ -34,9 +34,10 @@ from cloud.local_server import LocalServer
 from cloud.service import CloudService
 from scripts.bench_support import argument_parser, percentile, write_report
 from shared.corpus import corpus_files, cut_at_sentence, read_prose
-from shared.embeddings import EMBEDDING_DIM, SentenceEmbedder, WordPieceCounter, cpu_has_native_bf16
+from shared.embeddings import EMBEDDING_DIM, SentenceEmbedder, TextEmbedder, WordPieceCounter, cpu_has_native_bf16
 from shared.llama_loading import load_llama
 from shared.model_files import default_gguf_path
+from shared.onnx_embedder import OnnxEmbedder
 from shared.settings import PYTHON_DOCS_DIR, EmbeddingPrecision, Settings, WriterKind, load_settings
 from shared.vector_index import build_index, nearest
 
@@ -74,25 +75,54 @@ def bench_ingest(service: CloudService, corpus: Path) -> dict:
         "seconds": report.seconds,
         "chunks_per_s": report.chunks_added / report.seconds if report.seconds else 0.0,
         "index_kind": report.index_kind,
-        "embedding": "bf16" if service.embedder.uses_bf16 else "fp32",
+        "embedder": service.embedder.identity,
         "index_mb": sum(f.stat().st_size for f in index_files) / 1e6,
         "database_mb": (folder / "datastore.sqlite").stat().st_size / 1e6,
     }
 
 
-def bench_embedding_precision(service: CloudService, count: int) -> dict:
-    """Chunks/s in float32 and bf16 on the same real chunks, and how far apart their vectors are."""
+EMBEDDERS = {  # name: (ONNX Runtime?, precision, word pieces read); the first is the reference for cosines
+    "torch fp32, 256": (False, EmbeddingPrecision.FP32, 256),
+    "torch auto, 256 (before)": (False, EmbeddingPrecision.AUTO, 256),
+    "onnx fp32, 256": (True, EmbeddingPrecision.FP32, 256),
+    "onnx int8, 256": (True, EmbeddingPrecision.INT8, 256),
+    "onnx int8, 128 (default)": (True, EmbeddingPrecision.INT8, 128),
+}
+BEFORE, DEFAULT = "torch auto, 256 (before)", "onnx int8, 128 (default)"
+
+
+def bench_embedders(service: CloudService, count: int) -> dict:
+    """Chunks/s of each embedding path on the same real chunks, side by side, and each one's cosine to fp32.
+
+    ``before`` is the path the cloud used until int8 (sentence-transformers, bf16 where
+    native); ``speedup`` is the default path's chunks/s over it.
+    """
     texts = [hit.text for hit in service.datastore.search_text("functions, classes and modules", count)]
-    row: dict = {"chunks": len(texts), "bf16_native": cpu_has_native_bf16()}
-    vectors = {}
-    for precision in (EmbeddingPrecision.FP32, EmbeddingPrecision.BF16):
-        embedder = SentenceEmbedder(service.settings.engine.n_threads, precision)
+    settings, threads = service.settings, service.settings.engine.n_threads
+    rows: dict[str, dict] = {}
+    reference = None
+    for name, (onnx, precision, max_tokens) in EMBEDDERS.items():
+        embedder: TextEmbedder = (
+            OnnxEmbedder(settings.cache_dir, threads, precision is EmbeddingPrecision.INT8, max_tokens)
+            if onnx
+            else SentenceEmbedder(threads, precision, max_tokens)
+        )
         embedder.embed(texts[:8])  # load and warm up
         began = time.perf_counter()
-        vectors[precision] = embedder.embed(texts, service.settings.cloud.embed_batch_size)
-        row[f"{precision}_chunks_per_s"] = len(texts) / (time.perf_counter() - began)
-    row["min_cosine"] = float((vectors[EmbeddingPrecision.FP32] * vectors[EmbeddingPrecision.BF16]).sum(axis=1).min())
-    return row
+        vectors = embedder.embed(texts, settings.cloud.embed_batch_size)
+        rows[name] = {"chunks_per_s": len(texts) / (time.perf_counter() - began), "identity": embedder.identity}
+        reference = vectors if reference is None else reference
+        cosines = (vectors * reference).sum(axis=1)
+        rows[name] |= {"min_cosine": float(cosines.min()), "mean_cosine": float(cosines.mean())}
+        console.print(f"  {name}: {rows[name]['chunks_per_s']:.1f} chunks/s")
+    return {
+        "chunks": len(texts),
+        "bf16_native": cpu_has_native_bf16(),
+        "paths": rows,
+        "before": BEFORE,
+        "default": DEFAULT,
+        "speedup": rows[DEFAULT]["chunks_per_s"] / rows[BEFORE]["chunks_per_s"],
+    }
 
 
 def bench_retrieval(service: CloudService, contexts: list[str], k: int) -> dict:
@@ -218,7 +248,7 @@ def main() -> None:
     }
     service = CloudService(settings, writer_kind=WriterKind.EXTRACTIVE)
     report["ingest"] = bench_ingest(service, corpus)
-    report["embedding_precision"] = bench_embedding_precision(service, 32 if args.quick else 256)
+    report["embedders"] = bench_embedders(service, 32 if args.quick else 1000)
     report["retrieval"] = bench_retrieval(service, contexts[: args.queries], settings.cloud.top_k_chunks)
     report["index_kinds"] = bench_index_kinds(INDEX_SIZES[:1] if args.quick else INDEX_SIZES)
     report["requests"] = {}
@@ -234,21 +264,14 @@ def main() -> None:
 
 
 def print_tables(report: dict) -> None:
-    ingest, retrieval, precision = report["ingest"], report["retrieval"], report["embedding_precision"]
+    ingest, retrieval, embedders = report["ingest"], report["retrieval"], report["embedders"]
     table = Table(title="cloud memory service", show_header=False, title_justify="left")
     for label, value in [
         (
             "ingest",
             (
                 f"{ingest['files']} files → {ingest['chunks']} chunks in {ingest['seconds']:.1f} s "
-                f"({ingest['chunks_per_s']:.1f} chunks/s, {ingest['embedding']}); {ingest['skipped']} skipped"
-            ),
-        ),
-        (
-            "embedding",
-            (
-                f"fp32 {precision['fp32_chunks_per_s']:.1f} chunks/s, bf16 {precision['bf16_chunks_per_s']:.1f} "
-                f"chunks/s (native bf16: {precision['bf16_native']}); min cosine {precision['min_cosine']:.5f}"
+                f"({ingest['chunks_per_s']:.1f} chunks/s, {ingest['embedder']}); {ingest['skipped']} skipped"
             ),
         ),
         ("index", f"{ingest['index_kind']}, {ingest['index_mb']:.1f} MB; SQLite {ingest['database_mb']:.1f} MB"),
@@ -262,6 +285,16 @@ def print_tables(report: dict) -> None:
     ]:
         table.add_row(label, value)
     console.print(table)
+    paths = Table(
+        title=f"embedding {embedders['chunks']} chunks (native bf16: {embedders['bf16_native']}); "
+        f"default {embedders['speedup']:.2f}x before",
+        title_justify="left",
+    )
+    for column in ("path", "chunks/s", "min cosine to fp32", "mean cosine"):
+        paths.add_column(column, justify="left" if column == "path" else "right")
+    for name, row in embedders["paths"].items():
+        paths.add_row(name, f"{row['chunks_per_s']:.1f}", f"{row['min_cosine']:.4f}", f"{row['mean_cosine']:.5f}")
+    console.print(paths)
     kinds = Table(title="exact vs IVF search (synthetic clustered vectors)", title_justify="left")
     for column in ("vectors", "exact p50 ms", "IVF p50 ms", "IVF recall@10", "IVF build s"):
         kinds.add_column(column, justify="right")

@@ -33,11 +33,11 @@ sys.path.insert(0, str(ROOT))
 from client.assistant import CompositionAssistant
 from client.engine import SuggestionEngine
 from client.memory.local_memory import LocalMemory
-from client.memory.query_embedder import QueryEmbedder
 from client.sync.cloud_client import CloudClient
 from client.tui.app import ComposeApp
 from scripts.bench_support import argument_parser, percentile, serving_files, write_report
 from shared.corpus import read_prose
+from shared.onnx_embedder import OnnxEmbedder
 from shared.settings import PYTHON_DOCS_DIR, Settings, load_settings
 
 console = Console()
@@ -143,7 +143,7 @@ def main() -> None:
         try:
             alone = CompositionAssistant(settings, engine, None, None, None)
             runs.append(run_case("model alone", alone, settings, opening, words))
-            embedder = QueryEmbedder(settings.cache_dir, settings.client.embed_threads)
+            embedder = OnnxEmbedder(settings.cache_dir, settings.client.embed_threads)
             with serving_files(work, args.corpus, SERVED_FILES, console) as (url, token):
                 memory = LocalMemory(work / "memory", embedder, settings.client.note_ivf_threshold)
                 with_memory = CompositionAssistant(

@@ -1,12 +1,15 @@
 """all-MiniLM-L6-v2 sentence embeddings, from the packaged model files only.
 
-The cloud embeds chunks in batches through sentence-transformers (torch). Token
-counting needs only the tokenizer, so it loads without torch.
+The cloud embeds chunks with int8 weights through ONNX Runtime (onnx_embedder.py) by
+default, or through sentence-transformers (torch) in float; its writers rank sentences
+with the float ONNX graph. Token counting needs only the tokenizer, so it loads without
+torch.
 """
 
 import os
 from collections.abc import Callable, Sequence
 from functools import cached_property
+from typing import Protocol
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -17,6 +20,41 @@ from shared.settings import EmbeddingPrecision, Settings
 EMBEDDING_DIM = 384
 # Word pieces the model reads, [CLS] and [SEP] included; the rest of a longer text is ignored.
 MAX_SEQUENCE_TOKENS = 256
+
+
+class TextEmbedder(Protocol):
+    """What the datastore and the writers need of an embedder: normalized float32 rows."""
+
+    @property
+    def identity(self) -> str: ...  # vectors of embedders with one identity may be compared
+
+    def embed(
+        self, texts: Sequence[str], batch_size: int = ..., on_batch: Callable[[int], None] | None = None
+    ) -> np.ndarray: ...
+
+    def embed_one(self, text: str) -> np.ndarray: ...
+
+
+def embedder_identity(int8: bool, max_tokens: int) -> str:
+    """float covers fp32 and bf16 alike (cosine >= 0.9999); int8 and a shorter window move vectors more."""
+    return f"all-MiniLM-L6-v2 {'int8' if int8 else 'float'} {max_tokens}"
+
+
+def chunk_embedder(settings: Settings) -> TextEmbedder:
+    """The cloud datastore's embedder (chunks and retrieval queries), as ``cloud.embedding_precision`` says."""
+    cloud = settings.cloud
+    if cloud.embedding_precision is EmbeddingPrecision.INT8:
+        from shared.onnx_embedder import OnnxEmbedder
+
+        return OnnxEmbedder(settings.cache_dir, settings.engine.n_threads, int8=True, max_tokens=cloud.embed_max_tokens)
+    return SentenceEmbedder(settings.engine.n_threads, cloud.embedding_precision, cloud.embed_max_tokens)
+
+
+def sentence_embedder(settings: Settings) -> TextEmbedder:
+    """The writers' embedder for ranking sentences and notes: float, so note choice is not moved by int8."""
+    from shared.onnx_embedder import OnnxEmbedder
+
+    return OnnxEmbedder(settings.cache_dir, settings.engine.n_threads)
 
 
 class WordPieceCounter:
@@ -52,14 +90,19 @@ class SentenceEmbedder:
     float32 afterwards: 2.4x the throughput here, at cosine >= 0.9999 to float32.
     """
 
-    def __init__(self, n_threads: int | None = None, precision: EmbeddingPrecision = EmbeddingPrecision.AUTO) -> None:
+    def __init__(
+        self,
+        n_threads: int | None = None,
+        precision: EmbeddingPrecision = EmbeddingPrecision.AUTO,
+        max_tokens: int = MAX_SEQUENCE_TOKENS,
+    ) -> None:
+        if precision is EmbeddingPrecision.INT8:
+            raise ValueError("int8 embeddings run through ONNX Runtime: use shared.onnx_embedder.OnnxEmbedder")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is a local folder: never ask a hub
         self._n_threads = n_threads
         self._precision = precision
-
-    @classmethod
-    def for_cloud(cls, settings: Settings) -> "SentenceEmbedder":
-        return cls(settings.engine.n_threads, settings.cloud.embedding_precision)
+        self.max_tokens = max_tokens
+        self.identity = embedder_identity(False, max_tokens)
 
     @cached_property
     def uses_bf16(self) -> bool:
@@ -77,7 +120,9 @@ class SentenceEmbedder:
 
         if self._n_threads:
             torch.set_num_threads(self._n_threads)
-        return SentenceTransformer(str(minilm_dir()), device="cpu", local_files_only=True)
+        model = SentenceTransformer(str(minilm_dir()), device="cpu", local_files_only=True)
+        model.max_seq_length = self.max_tokens
+        return model
 
     def embed(
         self,

@@ -9,9 +9,9 @@ import pytest
 
 if TYPE_CHECKING:  # the fixtures import these when used: a test that needs none loads none
     from client.engine import SuggestionEngine
-    from client.memory.query_embedder import QueryEmbedder
     from cloud.local_server import LocalServer
-    from shared.embeddings import SentenceEmbedder
+    from shared.embeddings import SentenceEmbedder, TextEmbedder
+    from shared.onnx_embedder import OnnxEmbedder
     from shared.settings import CloudSettings, Settings
 
 # Models load from site-packages only; a test must never reach a hub.
@@ -65,8 +65,19 @@ CLOUD_CORPUS_FILES = ["tutorial/classes.rst.txt", "tutorial/datastructures.rst.t
 
 
 @pytest.fixture(scope="session")
-def embedder() -> "SentenceEmbedder":
-    """The real all-MiniLM-L6-v2, loaded once (about 9 s)."""
+def embedder(model_cache: Path) -> "TextEmbedder":
+    """The cloud's default chunk embedder (int8 all-MiniLM-L6-v2 through ONNX Runtime), loaded once."""
+    from shared.embeddings import chunk_embedder
+    from shared.settings import load_settings
+
+    loaded = chunk_embedder(load_settings(cache_dir=model_cache))
+    loaded.embed_one("load now")
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def torch_embedder() -> "SentenceEmbedder":
+    """sentence-transformers' all-MiniLM-L6-v2 in float, the reference vectors (loads torch, about 9 s)."""
     from shared.embeddings import SentenceEmbedder
 
     loaded = SentenceEmbedder()
@@ -128,7 +139,7 @@ def cloud_server(cloud_settings, embedder) -> Iterator["LocalServer"]:
 @pytest.fixture(scope="session")
 def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache folder holding the client's MiniLM exported to ONNX (once per session, about 10 s)."""
-    from client.memory.query_embedder import onnx_model_path
+    from shared.onnx_embedder import onnx_model_path
 
     cache = tmp_path_factory.mktemp("onnx-cache")
     onnx_model_path(cache)
@@ -136,10 +147,10 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def query_embedder(onnx_cache: Path) -> "QueryEmbedder":
-    from client.memory.query_embedder import QueryEmbedder
+def query_embedder(onnx_cache: Path) -> "OnnxEmbedder":
+    from shared.onnx_embedder import OnnxEmbedder
 
-    return QueryEmbedder(onnx_cache, n_threads=2)
+    return OnnxEmbedder(onnx_cache, n_threads=2)
 
 
 @pytest.fixture

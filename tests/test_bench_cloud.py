@@ -12,7 +12,9 @@ def test_quick_benchmark_writes_cloud_report(tmp_path: Path, model_cache: Path) 
     run, report = run_quick_benchmark("bench_cloud.py", tmp_path / "cloud.json", model_cache)
     assert report["ingest"]["chunks"] > 0 and report["ingest"]["index_kind"] == "flat"
     assert {"search_ms_p50", "search_ms_p95", "query_embedding_ms_p50"} <= set(report["retrieval"])
-    assert {"fp32_chunks_per_s", "bf16_chunks_per_s", "min_cosine"} <= set(report["embedding_precision"])
+    embedders = report["embedders"]
+    assert embedders["speedup"] > 0 and embedders["default"] in embedders["paths"]
+    assert all({"chunks_per_s", "min_cosine", "mean_cosine"} <= set(row) for row in embedders["paths"].values())
     assert {"flat_ms_p50", "ivf_ms_p50", "ivf_recall_at_10"} <= set(report["index_kinds"][0])
     assert set(report["requests"]) == {"extractive", "embedded"}
     for row in report["requests"].values():

@@ -24,6 +24,29 @@ def test_search_finds_the_chunk_that_answers(ingested_data: Path, embedder, tmp_
     assert hits[0].text.split()[0] in source[hits[0].start : hits[0].end]
 
 
+def test_another_embedder_makes_the_next_ingest_embed_every_file_again(
+    cloud_corpus: Path, embedder, query_embedder, tmp_path: Path
+) -> None:
+    store = _store(tmp_path / "data", embedder)
+    first = store.ingest(cloud_corpus)
+    store.close()
+    assert _store(tmp_path / "data", embedder).ingest(cloud_corpus).unchanged == first.added  # same embedder
+    assert embedder.identity != query_embedder.identity  # int8 over 128 pieces, float over 256
+    other = _store(tmp_path / "data", query_embedder)
+    again = other.ingest(cloud_corpus)
+    assert (again.updated, again.unchanged, again.chunks_total) == (first.added, 0, first.chunks_total)
+    assert other.ingest(cloud_corpus).unchanged == first.added
+    assert "del" in other.search_text("remove an item from a list by its index with the del statement", 1)[0].text
+
+
+def test_int8_chunk_vectors_stay_close_to_float(embedder, torch_embedder) -> None:
+    texts = [
+        "Lists are mutable sequences, typically used to store collections of homogeneous items.",
+        "The with statement is used to wrap the execution of a block with methods defined by a context manager.",
+    ]
+    assert (embedder.embed(texts) * torch_embedder.embed(texts)).sum(axis=1).min() >= 0.97
+
+
 def test_ingest_is_incremental(cloud_corpus: Path, embedder, tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     shutil.copytree(cloud_corpus, corpus)
@@ -85,7 +108,7 @@ def test_large_indexes_are_ivf_and_still_find_their_vectors() -> None:
     assert [nearest(ivf, vectors[i], 1)[0][0] for i in (0, 1234, 2999)] == [100, 1334, 3099]
 
 
-def test_bf16_embeddings_agree_with_float32(embedder) -> None:
+def test_bf16_embeddings_agree_with_float32(torch_embedder) -> None:
     from shared.embeddings import SentenceEmbedder
     from shared.settings import EmbeddingPrecision
 

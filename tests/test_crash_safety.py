@@ -33,11 +33,11 @@ APPLYING_CHILD = """
 import json, sys
 from pathlib import Path
 from client.memory.local_memory import LocalMemory
-from client.memory.query_embedder import QueryEmbedder
+from shared.onnx_embedder import OnnxEmbedder
 from shared.protocol import MemoryDelta
 folder, cache, deltas_file = sys.argv[1:4]
 deltas = [MemoryDelta.model_validate(d) for d in json.loads(Path(deltas_file).read_text())]
-memory = LocalMemory(Path(folder), QueryEmbedder(Path(cache), 1), 50_000)
+memory = LocalMemory(Path(folder), OnnxEmbedder(Path(cache), 1), 50_000)
 print("ready", flush=True)
 while memory.version < len(deltas):
     memory.apply_delta(deltas[memory.version])

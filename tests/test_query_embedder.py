@@ -15,10 +15,10 @@ def _docs_sentences(count: int) -> list[str]:
     return sentences[:: max(1, len(sentences) // count)][:count]
 
 
-def test_onnx_vectors_match_sentence_transformers_on_100_sentences(query_embedder, embedder) -> None:
+def test_onnx_vectors_match_sentence_transformers_on_100_sentences(query_embedder, torch_embedder) -> None:
     sentences = _docs_sentences(100)
     assert len(sentences) == 100
-    expected = embedder.embed(sentences)
+    expected = torch_embedder.embed(sentences)
     one_by_one = np.stack([query_embedder.embed_one(sentence) for sentence in sentences])
     batched = query_embedder.embed(sentences)
     assert float((one_by_one * expected).sum(axis=1).min()) >= 0.999
@@ -35,9 +35,9 @@ def test_the_torch_free_graph_matches_sentence_transformers_in_fp32_to_1e_4(quer
     assert float((query_embedder.embed(sentences) * expected).sum(axis=1).min()) >= 0.9999
 
 
-def test_a_long_text_is_cut_at_the_models_limit_like_sentence_transformers(query_embedder, embedder) -> None:
+def test_a_long_text_is_cut_at_the_models_limit_like_sentence_transformers(query_embedder, torch_embedder) -> None:
     long = " ".join(_docs_sentences(100)[:40])  # far beyond 256 word pieces
-    assert float(np.dot(query_embedder.embed_one(long), embedder.embed_one(long))) >= 0.999
+    assert float(np.dot(query_embedder.embed_one(long), torch_embedder.embed_one(long))) >= 0.999
 
 
 def test_building_the_graph_and_embedding_queries_do_not_import_torch(tmp_path) -> None:
@@ -45,8 +45,8 @@ def test_building_the_graph_and_embedding_queries_do_not_import_torch(tmp_path) 
         "import sys\n"
         "from pathlib import Path\n"
         "import client.assistant, client.memory.local_memory, client.sync.memory_sync\n"
-        "from client.memory.query_embedder import QueryEmbedder\n"
-        f"QueryEmbedder(Path({str(tmp_path)!r}), 2).embed_one('a query')\n"
+        "from shared.onnx_embedder import OnnxEmbedder\n"
+        f"OnnxEmbedder(Path({str(tmp_path)!r}), 2).embed_one('a query')\n"
         "print('torch' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

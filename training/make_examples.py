@@ -24,7 +24,7 @@ from pathlib import Path
 from cloud.cli import ingest_with_progress
 from cloud.datastore import Datastore
 from cloud.writers import make_writer
-from shared.embeddings import SentenceEmbedder
+from shared.embeddings import chunk_embedder
 from shared.settings import Settings, WriterKind
 from training.corpora import TRAINING_CORPORA, copy_documents, training_documents
 from training.examples import NoteMaker, TrainingExample, examples_from_document, write_examples
@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cuts-per-document", type=int, default=CUTS_PER_DOCUMENT)
     args = parser.parse_args(argv)
     settings = Settings()
-    embedder = SentenceEmbedder.for_cloud(settings)
-    writer = make_writer(settings, embedder, WriterKind.EXTRACTIVE)
+    embedder = chunk_embedder(settings)
+    writer = make_writer(settings, WriterKind.EXTRACTIVE)
     work = settings.cache_dir / "training"
     train: list[TrainingExample] = []
     validation: list[TrainingExample] = []

@@ -21,12 +21,14 @@ from cloud.datastore.chunking import Chunk, chunk_document
 from cloud.datastore.documents import Document, Skipped, read_document
 from cloud.datastore.lexical import FTS_BUILT_KEY, FTS_SCHEMA, fts_query, fuse_rankings
 from shared.durable_files import SQLiteFile
-from shared.embeddings import EMBEDDING_DIM, SentenceEmbedder, WordPieceCounter
+from shared.embeddings import EMBEDDING_DIM, MAX_SEQUENCE_TOKENS, TextEmbedder, WordPieceCounter, embedder_identity
 from shared.errors import InputError
 from shared.settings import CloudSettings, RetrievalMode
 from shared.vector_index import GenerationIndexFiles, build_index, index_kind, nearest
 
 DATABASE_NAME = "datastore.sqlite"
+EMBEDDER_KEY = "embedder"  # meta row: the identity of the embedder the chunks' vectors came from
+LEGACY_EMBEDDER = embedder_identity(int8=False, max_tokens=MAX_SEQUENCE_TOKENS)  # datastores made before the row
 BATCHES_PER_COMMIT = 4  # embedding batches per SQLite commit: files in a group commit together
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -80,12 +82,13 @@ class RetrievedChunk:
 
 
 class Datastore:
-    def __init__(self, folder: Path, settings: CloudSettings, embedder: SentenceEmbedder) -> None:
+    def __init__(self, folder: Path, settings: CloudSettings, embedder: TextEmbedder) -> None:
         self.folder = folder
         self._settings = settings
         self._embedder = embedder
         self._db = SQLiteFile(folder / DATABASE_NAME, _SCHEMA + FTS_SCHEMA)
         self._index_chunks_made_before_fts()
+        self._embed_again_if_the_embedder_changed()
         self._index: faiss.Index | None = None
         self._index_generation = -1
         self._index_lock = threading.Lock()
@@ -220,6 +223,21 @@ class Datastore:
             if db.execute("SELECT 1 FROM meta WHERE key = ?", (FTS_BUILT_KEY,)).fetchone() is None:
                 db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild')")
                 db.execute("INSERT INTO meta VALUES (?, '1')", (FTS_BUILT_KEY,))
+
+    def _embed_again_if_the_embedder_changed(self) -> None:
+        """Vectors from another embedder do not compare with this one's: every file is embedded on the next ingest.
+
+        Until then searches still run, on the old vectors (close enough to find something).
+        """
+        with self._db.transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (EMBEDDER_KEY,)).fetchone()
+            has_chunks = db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is not None
+            recorded = row["value"] if row else (LEGACY_EMBEDDER if has_chunks else None)
+            if recorded == self._embedder.identity:
+                return
+            if recorded is not None:
+                db.execute("UPDATE files SET sha256 = ''")  # no file matches '': each is embedded again
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (EMBEDDER_KEY, self._embedder.identity))
 
     # -- search ---------------------------------------------------------------------------
 

@@ -4,14 +4,15 @@ from cloud.llm.backend import CompletionBackend
 from cloud.writers.extractive_writer import ExtractiveNoteWriter
 from cloud.writers.llm_writer import EXAMPLES, LLMNoteWriter
 from cloud.writers.note_writer import FallbackNoteWriter, NoteValidator, NoteWriter
-from shared.embeddings import SentenceEmbedder, WordPieceCounter
+from shared.embeddings import WordPieceCounter, sentence_embedder
 from shared.model_files import check_gguf, default_gguf_path
 from shared.settings import Settings, WriterKind
 
 
-def make_writer(settings: Settings, embedder: SentenceEmbedder, kind: WriterKind | None = None) -> NoteWriter:
+def make_writer(settings: Settings, kind: WriterKind | None = None) -> NoteWriter:
     """The writer the settings ask for, falling back to extractive notes if so configured."""
     cloud = settings.cloud
+    embedder = sentence_embedder(settings)
     kind = kind or cloud.llm
     validator = NoteValidator(cloud.note_max_tokens, WordPieceCounter().count, [note for _, note in EXAMPLES])
     extractive = ExtractiveNoteWriter(embedder, validator, cloud.extractive_follow_sentences)

@@ -14,7 +14,7 @@ import numpy as np
 from cloud.datastore import RetrievedChunk
 from cloud.writers.note_writer import NoteValidator, WrittenNote, normalized
 from cloud.writers.sentences import relevance, statements
-from shared.embeddings import SentenceEmbedder
+from shared.embeddings import TextEmbedder
 
 NEAR_DUPLICATE_COSINE = 0.9
 
@@ -22,7 +22,7 @@ NEAR_DUPLICATE_COSINE = 0.9
 class ExtractiveNoteWriter:
     name = "extractive"
 
-    def __init__(self, embedder: SentenceEmbedder, validator: NoteValidator, follow_sentences: int = 0) -> None:
+    def __init__(self, embedder: TextEmbedder, validator: NoteValidator, follow_sentences: int = 0) -> None:
         self._embedder = embedder
         self._validator = validator
         self._follow = follow_sentences

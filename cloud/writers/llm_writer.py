@@ -15,7 +15,7 @@ from cloud.datastore import RetrievedChunk
 from cloud.llm.backend import CompletionBackend
 from cloud.writers.note_writer import NoteValidator, WrittenNote, is_grounded, normalized
 from cloud.writers.sentences import prose_sentences, relevance
-from shared.embeddings import SentenceEmbedder
+from shared.embeddings import TextEmbedder
 
 PASSAGE_MAX_CHARS = 600
 MIN_GROUNDED_SHARE = 0.5
@@ -54,7 +54,7 @@ FEW_SHOT_PREFIX = INSTRUCTION + "".join(f"Passage: {passage}\nNote: {note}\n\n" 
 
 class LLMNoteWriter:
     def __init__(
-        self, backend: CompletionBackend, validator: NoteValidator, note_max_tokens: int, embedder: SentenceEmbedder
+        self, backend: CompletionBackend, validator: NoteValidator, note_max_tokens: int, embedder: TextEmbedder
     ) -> None:
         self.name = backend.name
         self._backend = backend

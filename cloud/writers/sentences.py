@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from cloud.datastore.chunking import PARAGRAPH_SEPARATOR
-from shared.embeddings import SentenceEmbedder
+from shared.embeddings import TextEmbedder
 
 _AFTER_STOP = re.compile(r"(?<=[.!?])\s+")
 _INITIAL = re.compile(r"(?:^|\s)[A-Z]\.$")  # "Gregory P." is not a sentence's end
@@ -40,7 +40,7 @@ def statements(chunk_text: str) -> Iterator[str]:
             yield sentence
 
 
-def relevance(embedder: SentenceEmbedder, focus: str, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def relevance(embedder: TextEmbedder, focus: str, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Cosine of each text to ``focus``, and the texts' vectors."""
     vectors = embedder.embed(texts)
     return vectors @ embedder.embed_one(focus), vectors
