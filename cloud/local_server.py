@@ -60,16 +60,18 @@ def server_process(
     headers: dict[str, str] | None = None,
     env: dict[str, str] | None = None,
     log_path: Path | None = None,
+    niceness: int = 0,
 ) -> Iterator[subprocess.Popen[str]]:
     """A server, ``python ARGS``, ready once ``ready_url`` answers 200 and stopped when the block ends.
 
     Its output goes to ``log_path`` when given (a long session's logs would fill a pipe
     and stall it), else to a pipe read only on failure. Fails with the server's last
-    output if it never got ready.
+    output if it never got ready. ``niceness`` > 0 runs it below the caller's priority.
     """
     log = log_path.open("a", encoding="utf-8") if log_path is not None else None
+    command = [sys.executable, *args] if niceness == 0 else ["nice", "-n", str(niceness), sys.executable, *args]
     process = subprocess.Popen(
-        [sys.executable, *args], env=env, stdout=log or subprocess.DEVNULL, stderr=log or subprocess.PIPE, text=True
+        command, env=env, stdout=log or subprocess.DEVNULL, stderr=log or subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + startup_s
     try:

@@ -32,13 +32,12 @@ sys.path.insert(0, str(ROOT))
 
 from cloud.local_server import LocalServer
 from cloud.service import CloudService
-from scripts.bench_support import argument_parser, percentile, write_report
+from scripts.bench_support import argument_parser, bench_embedders, chunk_texts, percentile, write_report
 from shared.corpus import corpus_files, cut_at_sentence, read_prose
-from shared.embeddings import EMBEDDING_DIM, SentenceEmbedder, TextEmbedder, WordPieceCounter, cpu_has_native_bf16
+from shared.embeddings import EMBEDDING_DIM, WordPieceCounter
 from shared.llama_loading import load_llama
 from shared.model_files import default_gguf_path
-from shared.onnx_embedder import OnnxEmbedder
-from shared.settings import PYTHON_DOCS_DIR, EmbeddingPrecision, Settings, WriterKind, load_settings
+from shared.settings import PYTHON_DOCS_DIR, Settings, WriterKind, load_settings
 from shared.vector_index import build_index, nearest
 
 QUICK_FILES = ["tutorial/classes.rst.txt", "tutorial/datastructures.rst.txt", "tutorial/controlflow.rst.txt"]
@@ -78,50 +77,6 @@ def bench_ingest(service: CloudService, corpus: Path) -> dict:
         "embedder": service.embedder.identity,
         "index_mb": sum(f.stat().st_size for f in index_files) / 1e6,
         "database_mb": (folder / "datastore.sqlite").stat().st_size / 1e6,
-    }
-
-
-EMBEDDERS = {  # name: (ONNX Runtime?, precision, word pieces read); the first is the reference for cosines
-    "torch fp32, 256": (False, EmbeddingPrecision.FP32, 256),
-    "torch auto, 256 (before)": (False, EmbeddingPrecision.AUTO, 256),
-    "onnx fp32, 256": (True, EmbeddingPrecision.FP32, 256),
-    "onnx int8, 256": (True, EmbeddingPrecision.INT8, 256),
-    "onnx int8, 128 (default)": (True, EmbeddingPrecision.INT8, 128),
-}
-BEFORE, DEFAULT = "torch auto, 256 (before)", "onnx int8, 128 (default)"
-
-
-def bench_embedders(service: CloudService, count: int) -> dict:
-    """Chunks/s of each embedding path on the same real chunks, side by side, and each one's cosine to fp32.
-
-    ``before`` is the path the cloud used until int8 (sentence-transformers, bf16 where
-    native); ``speedup`` is the default path's chunks/s over it.
-    """
-    texts = [hit.text for hit in service.datastore.search_text("functions, classes and modules", count)]
-    settings, threads = service.settings, service.settings.engine.n_threads
-    rows: dict[str, dict] = {}
-    reference = None
-    for name, (onnx, precision, max_tokens) in EMBEDDERS.items():
-        embedder: TextEmbedder = (
-            OnnxEmbedder(settings.cache_dir, threads, precision is EmbeddingPrecision.INT8, max_tokens)
-            if onnx
-            else SentenceEmbedder(threads, precision, max_tokens)
-        )
-        embedder.embed(texts[:8])  # load and warm up
-        began = time.perf_counter()
-        vectors = embedder.embed(texts, settings.cloud.embed_batch_size)
-        rows[name] = {"chunks_per_s": len(texts) / (time.perf_counter() - began), "identity": embedder.identity}
-        reference = vectors if reference is None else reference
-        cosines = (vectors * reference).sum(axis=1)
-        rows[name] |= {"min_cosine": float(cosines.min()), "mean_cosine": float(cosines.mean())}
-        console.print(f"  {name}: {rows[name]['chunks_per_s']:.1f} chunks/s")
-    return {
-        "chunks": len(texts),
-        "bf16_native": cpu_has_native_bf16(),
-        "paths": rows,
-        "before": BEFORE,
-        "default": DEFAULT,
-        "speedup": rows[DEFAULT]["chunks_per_s"] / rows[BEFORE]["chunks_per_s"],
     }
 
 
@@ -248,7 +203,7 @@ def main() -> None:
     }
     service = CloudService(settings, writer_kind=WriterKind.EXTRACTIVE)
     report["ingest"] = bench_ingest(service, corpus)
-    report["embedders"] = bench_embedders(service, 32 if args.quick else 1000)
+    report["embedders"] = bench_embedders(chunk_texts(service.datastore, 32 if args.quick else 1000), settings)
     report["retrieval"] = bench_retrieval(service, contexts[: args.queries], settings.cloud.top_k_chunks)
     report["index_kinds"] = bench_index_kinds(INDEX_SIZES[:1] if args.quick else INDEX_SIZES)
     report["requests"] = {}

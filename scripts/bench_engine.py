@@ -62,13 +62,14 @@ def perplexity(
     windows_per_doc: int,
     threads: int,
     adapter: Path | None = None,
+    window_tokens: int = PPL_WINDOW,
 ) -> float:
     """exp(mean NLL) over tokens that have at least PPL_MIN_CONTEXT tokens before them in their window."""
     type_k, type_v = KV_CACHE_TYPES[preset]
     llm = llama_cpp.Llama(
         model_path=str(model_path),
-        n_ctx=PPL_WINDOW,
-        n_batch=PPL_WINDOW,
+        n_ctx=window_tokens,
+        n_batch=window_tokens,
         n_ubatch=512,
         n_threads=threads,
         n_threads_batch=threads,
@@ -85,8 +86,8 @@ def perplexity(
         for tokens in docs:
             bos, body = tokens[0], tokens[1:]
             for w in range(windows_per_doc):
-                window = [bos] + body[w * (PPL_WINDOW - 1) : (w + 1) * (PPL_WINDOW - 1)]
-                if len(window) < PPL_WINDOW:
+                window = [bos] + body[w * (window_tokens - 1) : (w + 1) * (window_tokens - 1)]
+                if len(window) < window_tokens:
                     break
                 llm.reset()
                 llm.eval(window)
@@ -112,7 +113,7 @@ def first_token_ms(result: Suggestion) -> float:
 def prompt_throughput(engine: SuggestionEngine, docs: list[list[int]], n_tokens: int) -> float:
     """Cold prefill tok/s: each run starts from another document, so nothing is reused."""
     rates = []
-    for tokens in docs[:3]:
+    for tokens in docs:
         result = engine.suggest(text_of(engine, tokens[:n_tokens]), max_tokens=1)
         rates.append(result.evaluated_tokens / (first_token_ms(result) / 1000))
     return statistics.median(rates)
@@ -129,20 +130,20 @@ def decode_throughput(engine: SuggestionEngine, tokens: list[int], context: int,
 
 
 def typing_session(
-    engine: SuggestionEngine, tokens: list[int], keystrokes: int, seed: int, memory: str = ""
+    engine: SuggestionEngine, tokens: list[int], args: argparse.Namespace, seed: int, memory: str = ""
 ) -> tuple[list[float], list[float], list[float]]:
-    """Warm a 1,000-token prompt, then type on: 1-3 more tokens of the real text, request, repeat.
+    """Warm a prompt (1,000 tokens), then type on: 1-3 more tokens of the real text, request, repeat.
 
     Each request asks for a whole 16-token suggestion (stops off), as a writer pausing
     would get; returns the times to the first token, to the first visible text (one
     token later when healing re-spells a whole word) and to the whole suggestion.
     """
     rng = random.Random(seed)
-    typed = TYPING_PROMPT_TOKENS
+    typed = args.prompt_tokens
     engine.set_memory(memory)
     engine.suggest(text_of(engine, tokens[:typed]), max_tokens=1)  # the cold prefill is not a keystroke
     first, visible, whole = [], [], []
-    for _ in range(keystrokes):
+    for _ in range(args.keystrokes):
         typed += rng.randint(1, 3)
         result = engine.suggest(
             text_of(engine, tokens[:typed]), max_tokens=SUGGESTION_TOKENS, stop_at_sentence_end=False
@@ -181,9 +182,9 @@ def tokenizer_costs(cache_dir: Path, corpus: Path, keystrokes: int) -> dict:
         engine.close()
 
 
-def upcoming_notes(engine: SuggestionEngine, tokens: list[int], count: int = 12) -> str:
+def upcoming_notes(engine: SuggestionEngine, tokens: list[int], typed: int, count: int = 12) -> str:
     """A memory block holding the sentences the typing session is about to type: drafts that get accepted."""
-    ahead = text_of(engine, tokens[: TYPING_PROMPT_TOKENS + 400])[len(text_of(engine, tokens[:TYPING_PROMPT_TOKENS])) :]
+    ahead = text_of(engine, tokens[: typed + 400])[len(text_of(engine, tokens[:typed])) :]
     sentences = [s.strip() for s in ahead.replace("\n", " ").split(". ") if len(s.split()) >= 4][:count]
     return memory_block_text([s if s.endswith(".") else s + "." for s in sentences])
 
@@ -193,9 +194,9 @@ def drafting_session(preset: KVPreset, args: argparse.Namespace, cache_dir: Path
     settings = bench_settings(kv_preset=preset, memory_adapter=False, background_prefill=False)
     engine = SuggestionEngine(settings, cache_dir)
     try:
-        notes = upcoming_notes(engine, tokens)
-        first, _, whole = typing_session(engine, tokens, args.keystrokes, seed=7, memory=notes)
-        _, _, no_draft = typing_session(engine, tokens, args.keystrokes, seed=7, memory="")
+        notes = upcoming_notes(engine, tokens, args.prompt_tokens)
+        first, _, whole = typing_session(engine, tokens, args, seed=7, memory=notes)
+        _, _, no_draft = typing_session(engine, tokens, args, seed=7, memory="")
         return {
             "suggestion16_draft_ms_p50": percentile(whole, 50),
             "suggestion16_draft_ms_p95": percentile(whole, 95),
@@ -224,7 +225,7 @@ def adapter_cost(args: argparse.Namespace, corpus: Path, cache_dir: Path) -> dic
         engine = SuggestionEngine(settings, cache_dir)
         try:
             docs = document_tokens(engine, corpus, PPL_DOCUMENTS)
-            first, _, whole = typing_session(engine, docs[0], args.keystrokes, seed=7)
+            first, _, whole = typing_session(engine, docs[0], args, seed=7)
             rows[name] = {
                 "ppl": perplexity(
                     engine.model_path,
@@ -233,6 +234,7 @@ def adapter_cost(args: argparse.Namespace, corpus: Path, cache_dir: Path) -> dic
                     args.ppl_windows,
                     settings.n_threads,
                     engine.adapter_path,
+                    args.ppl_window,
                 ),
                 "first_token_ms_p50": percentile(first, 50),
                 "suggestion16_ms_p50": percentile(whole, 50),
@@ -252,12 +254,15 @@ def bench_preset(preset: KVPreset, args: argparse.Namespace, corpus: Path, cache
         ppl_docs = document_tokens(engine, corpus, PPL_DOCUMENTS)
         long_doc = max(ppl_docs, key=len)
         with console.status(f"{preset}: perplexity"):
-            ppl = perplexity(engine.model_path, preset, ppl_docs[: args.ppl_docs], args.ppl_windows, settings.n_threads)
+            docs = ppl_docs[: args.ppl_docs]
+            ppl = perplexity(
+                engine.model_path, preset, docs, args.ppl_windows, settings.n_threads, window_tokens=args.ppl_window
+            )
         with console.status(f"{preset}: prompt and decode throughput"):
-            prompt_tok_s = prompt_throughput(engine, ppl_docs, TYPING_PROMPT_TOKENS)
+            prompt_tok_s = prompt_throughput(engine, ppl_docs[: args.prompt_docs], args.prompt_tokens)
             decode = {ctx: decode_throughput(engine, long_doc, ctx, args.decode_runs) for ctx in DECODE_CONTEXTS}
-        with console.status(f"{preset}: {args.keystrokes} keystrokes on a {TYPING_PROMPT_TOKENS}-token prompt"):
-            first, visible, whole = typing_session(engine, ppl_docs[0], args.keystrokes, seed=7)
+        with console.status(f"{preset}: {args.keystrokes} keystrokes on a {args.prompt_tokens}-token prompt"):
+            first, visible, whole = typing_session(engine, ppl_docs[0], args, seed=7)
         with console.status(f"{preset}: the same keystrokes with drafting"):
             drafting = drafting_session(preset, args, cache_dir, ppl_docs[0])
         return drafting | {
@@ -331,8 +336,10 @@ def main() -> None:
     parser.add_argument("--ppl-windows", type=int, default=2, help="1,024-token windows per document")
     parser.add_argument("--decode-runs", type=int, default=3, help="decode measurements per context (median)")
     args = parser.parse_args()
-    if args.quick:
+    args.prompt_tokens, args.prompt_docs, args.ppl_window = TYPING_PROMPT_TOKENS, 3, PPL_WINDOW
+    if args.quick:  # every stage on less text: shorter prompts, one perplexity window of 512
         args.keystrokes, args.ppl_docs, args.ppl_windows, args.decode_runs = 5, 1, 1, 1
+        args.prompt_tokens, args.prompt_docs, args.ppl_window = 300, 1, 512
 
     settings = load_settings()
     presets = [KVPreset(name) for name in args.presets.split(",")]
@@ -360,10 +367,10 @@ def main() -> None:
             "llama_cpp_python": llama_cpp.__version__,
             "keystrokes": args.keystrokes,
             "token_healing": EngineSettings().token_healing,
-            "typing_prompt_tokens": TYPING_PROMPT_TOKENS,
+            "typing_prompt_tokens": args.prompt_tokens,
             "ppl_documents": PPL_DOCUMENTS[: args.ppl_docs],
             "ppl_windows_per_document": args.ppl_windows,
-            "ppl_window_tokens": PPL_WINDOW,
+            "ppl_window_tokens": args.ppl_window,
             "ppl_min_context_tokens": PPL_MIN_CONTEXT,
             "seconds": round(time.perf_counter() - started, 1),
             "command": "python scripts/bench_engine.py" + (" --quick" if args.quick else ""),

@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 from client.sync.cloud_client import CloudClient
 from cloud.datastore import Datastore
-from scripts.bench_support import argument_parser, write_report
-from shared.embeddings import SentenceEmbedder
-from shared.settings import PYTHON_DOCS_DIR, CloudSettings
+from scripts.bench_support import argument_parser, bench_embedders, chunk_texts, write_report
+from shared.embeddings import chunk_embedder
+from shared.settings import PYTHON_DOCS_DIR, load_settings
 
 TYPED = "Python is an easy to learn, powerful programming"
 LIMIT_S = 3600
@@ -105,8 +105,11 @@ def main() -> None:
         finally:
             terminal.close()
             subprocess.run(["pkill", "-f", f"--data-dir {data}/"], capture_output=True)
-        store = Datastore(data, CloudSettings(data_dir=data), SentenceEmbedder())
+        settings = load_settings(cloud={"data_dir": data})
+        store = Datastore(data, settings.cloud, chunk_embedder(settings))
         chunks = store.chunk_count()
+        with console.status("embedding paths side by side on the same chunks"):
+            embedders = bench_embedders(chunk_texts(store, 32 if args.quick else 1000), settings)
         store.close()
         ingest_s = _ingest_seconds(data / "server.log")
     report = {
@@ -117,11 +120,14 @@ def main() -> None:
         "chunks": chunks,
         "ingest_s": ingest_s,
         "ingest_chunks_per_s": round(chunks / ingest_s, 1),
+        "ingest_speedup": round(embedders["speedup"], 2),  # embedding, the default path over the one before
+        "embedders": embedders,
         "quick": args.quick,
         "note": "set-up excluded (the llama wheel cached); times from the start of scripts/local_session.py",
     }
     table = Table(title="first run (fresh data folder)")
-    for key in ("editor_drawn_s", "first_ghost_s", "fully_indexed_s", "chunks", "ingest_s", "ingest_chunks_per_s"):
+    keys = ("editor_drawn_s", "first_ghost_s", "fully_indexed_s", "chunks", "ingest_s", "ingest_chunks_per_s")
+    for key in (*keys, "ingest_speedup"):
         table.add_row(key, str(report[key]))
     console.print(table)
     write_report(report, args.out, console)

@@ -1,17 +1,73 @@
-"""What every benchmark script shares: percentiles, and writing its JSON report."""
+"""What the benchmark scripts share: percentiles, their JSON report, and the embedding paths side by side."""
 
 import argparse
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console
 
+from shared.embeddings import SentenceEmbedder, TextEmbedder, cpu_has_native_bf16
 from shared.machine import cpu_description
+from shared.onnx_embedder import OnnxEmbedder
+from shared.settings import EmbeddingPrecision, Settings
+
+if TYPE_CHECKING:
+    from cloud.datastore import Datastore
+
+
+EMBEDDERS = {  # name: (ONNX Runtime?, precision, word pieces read); the first is the reference for cosines
+    "torch fp32, 256": (False, EmbeddingPrecision.FP32, 256),
+    "torch auto, 256 (before)": (False, EmbeddingPrecision.AUTO, 256),
+    "onnx fp32, 256": (True, EmbeddingPrecision.FP32, 256),
+    "onnx int8, 256": (True, EmbeddingPrecision.INT8, 256),
+    "onnx int8, 128 (default)": (True, EmbeddingPrecision.INT8, 128),
+}
+BEFORE, DEFAULT = "torch auto, 256 (before)", "onnx int8, 128 (default)"
+
+
+def chunk_texts(datastore: "Datastore", count: int) -> list[str]:
+    """``count`` real chunks of an ingested datastore (those nearest a broad query)."""
+    return [hit.text for hit in datastore.search_text("functions, classes and modules", count)]
+
+
+def bench_embedders(texts: list[str], settings: Settings) -> dict:
+    """Chunks/s of each embedding path on the same real chunks, side by side, and each one's cosine to fp32.
+
+    ``before`` is the path the cloud used until int8 (sentence-transformers, bf16 where
+    native); ``speedup`` is the default path's chunks/s over it.
+    """
+    threads = settings.engine.n_threads
+    rows: dict[str, dict] = {}
+    reference = None
+    for name, (onnx, precision, max_tokens) in EMBEDDERS.items():
+        embedder: TextEmbedder = (
+            OnnxEmbedder(settings.cache_dir, threads, precision is EmbeddingPrecision.INT8, max_tokens)
+            if onnx
+            else SentenceEmbedder(threads, precision, max_tokens)
+        )
+        embedder.embed(texts[:8])  # load and warm up
+        began = time.perf_counter()
+        vectors = embedder.embed(texts, settings.cloud.embed_batch_size)  # unset: each embedder's best
+        rows[name] = {"chunks_per_s": len(texts) / (time.perf_counter() - began), "identity": embedder.identity}
+        reference = vectors if reference is None else reference
+        cosines = (vectors * reference).sum(axis=1)
+        rows[name] |= {"min_cosine": float(cosines.min()), "mean_cosine": float(cosines.mean())}
+        Console().print(f"  {name}: {rows[name]['chunks_per_s']:.1f} chunks/s")
+    return {
+        "chunks": len(texts),
+        "bf16_native": cpu_has_native_bf16(),
+        "paths": rows,
+        "before": BEFORE,
+        "default": DEFAULT,
+        "speedup": rows[DEFAULT]["chunks_per_s"] / rows[BEFORE]["chunks_per_s"],
+    }
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -26,6 +26,7 @@ from shared.settings import APP_NAME, WriterKind, load_settings
 
 PREFERRED_PORT = 8765
 SERVER_STARTUP_S = 180.0  # the embedded writer loads a model first
+SERVER_NICENESS = 10  # the service shares the writer's cores: its indexing gives way to their suggestions
 TENANT = "local"
 err = Console(stderr=True)
 
@@ -117,7 +118,9 @@ def main() -> int:
     ]
     with ExitStack() as stack:
         with err.status(f"Starting the memory service on {url} ({args.llm} writer; log: {log})…"):
-            server = stack.enter_context(server_process(serve, f"{url}/healthz", SERVER_STARTUP_S, log_path=log))
+            server = stack.enter_context(
+                server_process(serve, f"{url}/healthz", SERVER_STARTUP_S, log_path=log, niceness=SERVER_NICENESS)
+            )
             token = working_token(url, data_dir)
         env = os.environ | {"HYBRIDRAG_CLIENT__CLOUD_URL": url, "HYBRIDRAG_CLIENT__TOKEN": token}
         compose = hybridrag("compose", *([args.file] if args.file else []), env=env)

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The real TUI in a real terminal: scripts/local_session.py (memory service + compose)
 # runs in tmux; keys are typed with send-keys and the screen is read with capture-pane.
-# Checks: ghost text appears after a typed sentence; Tab accepts it; Ctrl+S saves it;
-# after a kill -9 the unsaved text is offered back and restored. Hermetic: every file
+# Checks: on the first start, with the memory service still indexing the whole Python
+# docs (11k chunks, a minute or more), ghost text appears after a typed sentence; Tab
+# accepts it; Ctrl+S saves it; after a kill -9 the unsaved text is offered back and restored. Hermetic: every file
 # it writes is under a temporary folder, but for the model cache (HYBRIDRAG_CACHE_DIR, else the
 # user's, as in scripts/run).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-docs=/usr/share/doc/python3.11/html/_sources/tutorial
+sources=/usr/share/doc/python3.11/html/_sources
 command -v tmux >/dev/null || { echo "tmux_smoke: tmux is not installed (apt-get install tmux)" >&2; exit 2; }
-[ -d "$docs" ] || { echo "tmux_smoke: $docs missing (apt-get install python3.11-doc)" >&2; exit 2; }
+[ -d "$sources" ] || { echo "tmux_smoke: $sources missing (apt-get install python3.11-doc)" >&2; exit 2; }
 
 work="$(mktemp -d)"
 session="hybridrag-smoke-$$"
@@ -20,8 +21,6 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-mkdir "$work/corpus"
-cp "$docs/classes.rst.txt" "$docs/introduction.rst.txt" "$docs/appetite.rst.txt" "$work/corpus/"
 file="$work/draft.txt"
 typed="Python is an easy to learn, powerful programming"
 export HYBRIDRAG_CONFIG="$work/absent.toml" HYBRIDRAG_COMPOSE__RECOVERY_DIR="$work/recovery" \
@@ -29,7 +28,7 @@ export HYBRIDRAG_CONFIG="$work/absent.toml" HYBRIDRAG_COMPOSE__RECOVERY_DIR="$wo
 
 start() {
     tmux new-session -d -s "$session" -x 120 -y 30 \
-        "cd '$root' && .venv/bin/python scripts/local_session.py '$file' --corpus '$work/corpus' --data-dir '$work/cloud/'; echo 'session ended'; sleep 600"
+        "cd '$root' && .venv/bin/python scripts/local_session.py '$file' --corpus '$sources' --data-dir '$work/cloud/'; echo 'session ended'; sleep 600"
 }
 screen() { tmux capture-pane -p -t "$session"; }
 fail() {
@@ -50,11 +49,19 @@ on_screen() { screen | grep -qF -- "$1"; }
 ghost_after_typed() {  # the line with the typed text goes on past it: the ghost text
     screen | grep -F -- "$typed" | grep -qE -- "$typed[^ ]*[ ,.]*[A-Za-z]"
 }
+ghost_while_indexing() {  # one screen shows both: the suggestion did not wait for the memory service
+    local shown
+    shown="$(screen)"
+    grep -F -- "$typed" <<<"$shown" | grep -qE -- "$typed[^ ]*[ ,.]*[A-Za-z]" || return 1
+    grep -qF "cloud indexing" <<<"$shown" || fail "indexing ended before the ghost text came: use a larger corpus"
+}
 
 start
 wait_for "the TUI's status bar" 120 on_screen "KV q8q4"
+wait_for "the memory service's indexing progress" 60 on_screen "cloud indexing"
 tmux send-keys -t "$session" -l "$typed"
-wait_for "ghost text after the typed sentence" 60 ghost_after_typed
+wait_for "ghost text after the typed sentence" 60 ghost_while_indexing
+echo "tmux_smoke: ghost text shown while the memory service was still indexing"
 tmux send-keys -t "$session" Tab
 tmux send-keys -t "$session" C-s
 wait_for "the file to be saved" 30 test -s "$file"

@@ -28,8 +28,11 @@ class TextEmbedder(Protocol):
     @property
     def identity(self) -> str: ...  # vectors of embedders with one identity may be compared
 
+    @property
+    def batch_size(self) -> int: ...  # texts per batch where the caller names none
+
     def embed(
-        self, texts: Sequence[str], batch_size: int = ..., on_batch: Callable[[int], None] | None = None
+        self, texts: Sequence[str], batch_size: int | None = None, on_batch: Callable[[int], None] | None = None
     ) -> np.ndarray: ...
 
     def embed_one(self, text: str) -> np.ndarray: ...
@@ -103,6 +106,7 @@ class SentenceEmbedder:
         self._precision = precision
         self.max_tokens = max_tokens
         self.identity = embedder_identity(False, max_tokens)
+        self.batch_size = 32
 
     @cached_property
     def uses_bf16(self) -> bool:
@@ -127,7 +131,7 @@ class SentenceEmbedder:
     def embed(
         self,
         texts: Sequence[str],
-        batch_size: int = 32,
+        batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Vectors for ``texts``, one row each; ``on_batch(n)`` after every ``n`` texts done."""
@@ -135,6 +139,7 @@ class SentenceEmbedder:
             return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
         import torch
 
+        batch_size = batch_size or self.batch_size
         # Batches of similar lengths pad little: sort by length, embed, put back in order.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         result = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)

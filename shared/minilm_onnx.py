@@ -9,6 +9,7 @@ sentence-transformers gave (``minilm_probe.json``, made by
 """
 
 import json
+import logging
 import math
 import sys
 from pathlib import Path
@@ -57,13 +58,15 @@ def quantize_minilm(source: Path, target: Path, model_dir: Path) -> None:
     for number, node in enumerate(model.graph.node):
         node.name = node.name or f"{node.op_type}_{number}"
     attention = [n.name for n in model.graph.node if n.op_type == "MatMul" and not weights & set(n.input)]
-    named = target.with_name(f".{target.name}.named")
 
     def write(partial: Path) -> None:
+        named = partial.with_name(partial.name + ".named")  # the quantizer reads a file: one per writer
         onnx.save_model(model, str(named))
+        logging.disable(logging.WARNING)  # the quantizer advises "pre-processing" on the root logger: not needed here
         try:
             quantize_dynamic(named, partial, weight_type=QuantType.QInt8, per_channel=True, nodes_to_exclude=attention)
         finally:
+            logging.disable(logging.NOTSET)
             named.unlink(missing_ok=True)
         _check_against_probe(partial, model_dir, MIN_INT8_COSINE)
 

@@ -86,6 +86,7 @@ class Datastore:
         self.folder = folder
         self._settings = settings
         self._embedder = embedder
+        self._batch_size = settings.embed_batch_size or embedder.batch_size
         self._db = SQLiteFile(folder / DATABASE_NAME, _SCHEMA + FTS_SCHEMA)
         self._index_chunks_made_before_fts()
         self._embed_again_if_the_embedder_changed()
@@ -165,7 +166,7 @@ class Datastore:
                 document, counter.count_many, self._settings.chunk_min_tokens, self._settings.chunk_max_tokens
             )
             group.append((document, chunks))
-            if sum(len(c) for _, c in group) >= self._settings.embed_batch_size * BATCHES_PER_COMMIT:
+            if sum(len(c) for _, c in group) >= self._batch_size * BATCHES_PER_COMMIT:
                 self._embed_and_commit(group, report, progress)
                 group = []
         if group:
@@ -175,7 +176,7 @@ class Datastore:
         self, group: list[tuple[Document, list[Chunk]]], report: IngestReport, progress: IngestProgress | None
     ) -> None:
         texts = [chunk.text for _, chunks in group for chunk in chunks]
-        self._replace_files(group, self._embedder.embed(texts, self._settings.embed_batch_size), report)
+        self._replace_files(group, self._embedder.embed(texts, self._batch_size), report)
         if progress:
             progress.advance(len(group))
 
