@@ -36,7 +36,13 @@ def celery_app(settings: CloudSettings) -> Celery:
         task_ignore_result=True,
         task_default_queue=QUEUE_NAME,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": settings.queue_visibility_timeout_s},
+        broker_transport_options={
+            "visibility_timeout": settings.queue_visibility_timeout_s,
+            # kombu sweeps for abandoned jobs every interval x throttle s (10 x 10 by default): a job a
+            # killed worker held would wait 100 s past its visibility timeout. Sweep at least as often.
+            "unacked_restore_interval": max(1, min(10, settings.queue_visibility_timeout_s)),
+            "unacked_restore_throttle": 1,
+        },
         worker_hijack_root_logger=False,
     )
     return app

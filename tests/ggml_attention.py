@@ -1,0 +1,102 @@
+"""One ggml flash-attention op on the CPU, called through ctypes on the libraries llama-cpp-python ships.
+
+The test of our llama.cpp patch needs the op alone, as ggml's own test-backend-ops
+checks it: an end-to-end comparison of logits would amplify every rounding through 18
+layers. ``attention`` runs the op either the default way (our tiled path for quantized
+K/V) or with ggml's reference flag set, which forces the one-query-at-a-time path that
+quantized K/V always took before the patch.
+"""
+
+import ctypes
+import os
+from functools import cache
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+
+GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0 = 0, 1, 2, 8  # ggml.h's enum ggml_type
+
+
+class _InitParams(ctypes.Structure):
+    _fields_ = [("mem_size", ctypes.c_size_t), ("mem_buffer", ctypes.c_void_p), ("no_alloc", ctypes.c_bool)]
+
+
+class _ComputePlan(ctypes.Structure):  # ggml-cpu.h's struct ggml_cplan
+    _fields_ = [
+        ("work_size", ctypes.c_size_t),
+        ("work_data", ctypes.c_void_p),
+        ("n_threads", ctypes.c_int),
+        ("threadpool", ctypes.c_void_p),
+        ("abort_callback", ctypes.c_void_p),
+        ("abort_callback_data", ctypes.c_void_p),
+        ("use_ref", ctypes.c_bool),
+    ]
+
+
+@cache
+def _libraries() -> tuple[ctypes.CDLL, ctypes.CDLL]:
+    folder = Path(os.environ.get("LLAMA_CPP_LIB_PATH") or Path(llama_cpp.__file__).parent / "lib")
+    base = ctypes.CDLL(str(folder / "libggml-base.so"))
+    cpu = ctypes.CDLL(str(folder / "libggml-cpu.so"))
+    pointer, i64 = ctypes.c_void_p, ctypes.c_int64
+    base.ggml_init.argtypes, base.ggml_init.restype = [_InitParams], pointer
+    base.ggml_free.argtypes = [pointer]
+    base.ggml_new_tensor_4d.argtypes, base.ggml_new_tensor_4d.restype = [pointer, ctypes.c_int, i64, i64, i64, i64], pointer
+    base.ggml_get_data.argtypes, base.ggml_get_data.restype = [pointer], pointer
+    base.ggml_nbytes.argtypes, base.ggml_nbytes.restype = [pointer], ctypes.c_size_t
+    base.ggml_quantize_chunk.argtypes = [ctypes.c_int, pointer, pointer, i64, i64, i64, pointer]
+    base.ggml_quantize_chunk.restype = ctypes.c_size_t
+    base.ggml_fp32_to_fp16_row.argtypes = [pointer, pointer, i64]
+    flash = base.ggml_flash_attn_ext
+    flash.argtypes = [pointer, pointer, pointer, pointer, pointer, ctypes.c_float, ctypes.c_float, ctypes.c_float]
+    flash.restype = pointer
+    base.ggml_new_graph.argtypes, base.ggml_new_graph.restype = [pointer], pointer
+    base.ggml_build_forward_expand.argtypes = [pointer, pointer]
+    cpu.ggml_cpu_init.argtypes = []
+    cpu.ggml_graph_plan.argtypes, cpu.ggml_graph_plan.restype = [pointer, ctypes.c_int, pointer], _ComputePlan
+    cpu.ggml_graph_compute.argtypes, cpu.ggml_graph_compute.restype = [pointer, ctypes.POINTER(_ComputePlan)], ctypes.c_int
+    cpu.ggml_cpu_init()
+    return base, cpu
+
+
+def attention(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray, k_type: int, v_type: int, reference: bool
+) -> np.ndarray:
+    """softmax(scale Q K^T + mask) V for q [heads, queries, dim] and k, v [positions, dim] (one KV head).
+
+    K and V are stored as ``k_type`` / ``v_type`` (quantized by ggml itself); the result
+    is [queries, heads, dim], as ggml lays it out.
+    """
+    base, cpu = _libraries()
+    heads, queries, dim = q.shape
+    positions = k.shape[0]
+    context = base.ggml_init(_InitParams(mem_size=64 * 1024 * 1024 + 8 * (q.nbytes + k.nbytes + v.nbytes + mask.nbytes)))
+    try:
+        q_tensor = base.ggml_new_tensor_4d(context, GGML_TYPE_F32, dim, queries, heads, 1)
+        ctypes.memmove(base.ggml_get_data(q_tensor), np.ascontiguousarray(q, np.float32).ctypes.data, q.nbytes)
+        stored = []
+        for values, kind in ((k, k_type), (v, v_type)):
+            tensor = base.ggml_new_tensor_4d(context, kind, dim, positions, 1, 1)
+            rows = np.ascontiguousarray(values, np.float32)
+            if kind == GGML_TYPE_F16:
+                base.ggml_fp32_to_fp16_row(rows.ctypes.data, base.ggml_get_data(tensor), rows.size)
+            else:
+                base.ggml_quantize_chunk(kind, rows.ctypes.data, base.ggml_get_data(tensor), 0, positions, dim, None)
+            stored.append(tensor)
+        mask_tensor = base.ggml_new_tensor_4d(context, GGML_TYPE_F16, positions, queries, 1, 1)
+        mask32 = np.ascontiguousarray(mask, np.float32)
+        base.ggml_fp32_to_fp16_row(mask32.ctypes.data, base.ggml_get_data(mask_tensor), mask32.size)
+        out = base.ggml_flash_attn_ext(context, q_tensor, *stored, mask_tensor, 1.0 / np.sqrt(dim), 0.0, 0.0)
+        graph = base.ggml_new_graph(context)
+        base.ggml_build_forward_expand(graph, out)
+        plan = cpu.ggml_graph_plan(graph, 2, None)
+        work = ctypes.create_string_buffer(max(plan.work_size, 1))
+        plan.work_data = ctypes.cast(work, ctypes.c_void_p)
+        plan.use_ref = reference
+        assert cpu.ggml_graph_compute(graph, ctypes.byref(plan)) == 0, "ggml_graph_compute failed"
+        result = np.empty((queries, heads, dim), dtype=np.float32)
+        ctypes.memmove(result.ctypes.data, base.ggml_get_data(out), result.nbytes)
+        return result
+    finally:
+        base.ggml_free(context)
