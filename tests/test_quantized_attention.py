@@ -1,8 +1,9 @@
 """Our llama.cpp patch (patches/): quantized K/V take the tiled flash-attention path and agree with the old one.
 
 On the real model's shapes (Gemma 3 270M: 4 query heads over one KV head of 256
-dimensions), a prompt batch of 512 queries at 1k-4k positions, for each KV preset: the
-op's output on the default path (tiled, with the patch) against ggml's reference path
+dimensions), for each KV preset, a prompt batch of 512 queries at 1k-4k positions and a
+decode step (one query) at 64-4k positions: the op's output on the default path (tiled,
+with the patch; split over positions for an F16 decode) against ggml's reference path
 (one query at a time, what quantized K/V always took before the patch), within the
 tolerance of ggml's own flash-attention tests (test-backend-ops: NMSE 5e-4).
 """
@@ -13,7 +14,7 @@ import pytest
 from tests.ggml_attention import GGML_TYPE_F16, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, attention
 
 FLASH_ATTENTION_NMSE = 5e-4  # ggml's tests/test-backend-ops.cpp, test_flash_attn_ext::max_nmse_err
-HEADS, DIM, QUERIES = 4, 256, 512
+HEADS, DIM, PROMPT_QUERIES = 4, 256, 512
 PRESETS = {  # the engine's KV presets (client/engine/kv_cache.py): K type, V type
     "f16": (GGML_TYPE_F16, GGML_TYPE_F16),
     "q8": (GGML_TYPE_Q8_0, GGML_TYPE_Q8_0),
@@ -22,13 +23,13 @@ PRESETS = {  # the engine's KV presets (client/engine/kv_cache.py): K type, V ty
 }
 
 
-def prompt_batch(positions: int, seed: int) -> tuple[np.ndarray, ...]:
-    """Q, K, V and the causal mask of the last QUERIES tokens of a ``positions``-token context."""
+def prompt_batch(positions: int, seed: int, queries: int = PROMPT_QUERIES) -> tuple[np.ndarray, ...]:
+    """Q, K, V and the causal mask of the last ``queries`` tokens of a ``positions``-token context."""
     rng = np.random.default_rng(seed)
-    q = rng.standard_normal((HEADS, QUERIES, DIM), dtype=np.float32)
+    q = rng.standard_normal((HEADS, queries, DIM), dtype=np.float32)
     k = rng.standard_normal((positions, DIM), dtype=np.float32)
     v = rng.standard_normal((positions, DIM), dtype=np.float32)
-    query_positions = np.arange(positions - QUERIES, positions)[:, None]
+    query_positions = np.arange(positions - queries, positions)[:, None]
     mask = np.where(np.arange(positions)[None, :] <= query_positions, 0.0, -np.inf).astype(np.float32)
     return q, k, v, mask
 
@@ -46,6 +47,17 @@ def test_the_tiled_path_agrees_with_the_reference(preset: str, positions: int) -
     reference = attention(q, k, v, mask, k_type, v_type, reference=True)
     assert np.isfinite(tiled).all()
     assert nmse(tiled, reference) <= FLASH_ATTENTION_NMSE
+
+
+@pytest.mark.parametrize("positions", [64, 1700, 4096])
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_a_decode_step_agrees_with_the_reference(preset: str, positions: int) -> None:
+    k_type, v_type = PRESETS[preset]
+    q, k, v, mask = prompt_batch(positions, seed=positions, queries=1)
+    decoded = attention(q, k, v, mask, k_type, v_type, reference=False)
+    reference = attention(q, k, v, mask, k_type, v_type, reference=True)
+    assert np.isfinite(decoded).all()
+    assert nmse(decoded, reference) <= FLASH_ATTENTION_NMSE
 
 
 def test_the_installed_llama_cpp_has_the_patch() -> None:
