@@ -39,23 +39,24 @@ def _libraries() -> tuple[ctypes.CDLL, ctypes.CDLL]:
     folder = Path(os.environ.get("LLAMA_CPP_LIB_PATH") or Path(llama_cpp.__file__).parent / "lib")
     base = ctypes.CDLL(str(folder / "libggml-base.so"))
     cpu = ctypes.CDLL(str(folder / "libggml-cpu.so"))
-    pointer, i64 = ctypes.c_void_p, ctypes.c_int64
-    base.ggml_init.argtypes, base.ggml_init.restype = [_InitParams], pointer
-    base.ggml_free.argtypes = [pointer]
-    base.ggml_new_tensor_4d.argtypes, base.ggml_new_tensor_4d.restype = [pointer, ctypes.c_int, i64, i64, i64, i64], pointer
-    base.ggml_get_data.argtypes, base.ggml_get_data.restype = [pointer], pointer
-    base.ggml_nbytes.argtypes, base.ggml_nbytes.restype = [pointer], ctypes.c_size_t
-    base.ggml_quantize_chunk.argtypes = [ctypes.c_int, pointer, pointer, i64, i64, i64, pointer]
-    base.ggml_quantize_chunk.restype = ctypes.c_size_t
-    base.ggml_fp32_to_fp16_row.argtypes = [pointer, pointer, i64]
-    flash = base.ggml_flash_attn_ext
-    flash.argtypes = [pointer, pointer, pointer, pointer, pointer, ctypes.c_float, ctypes.c_float, ctypes.c_float]
-    flash.restype = pointer
-    base.ggml_new_graph.argtypes, base.ggml_new_graph.restype = [pointer], pointer
-    base.ggml_build_forward_expand.argtypes = [pointer, pointer]
-    cpu.ggml_cpu_init.argtypes = []
-    cpu.ggml_graph_plan.argtypes, cpu.ggml_graph_plan.restype = [pointer, ctypes.c_int, pointer], _ComputePlan
-    cpu.ggml_graph_compute.argtypes, cpu.ggml_graph_compute.restype = [pointer, ctypes.POINTER(_ComputePlan)], ctypes.c_int
+    pointer, i64, plan = ctypes.c_void_p, ctypes.c_int64, _ComputePlan
+    signatures = {  # name: (library, argument types, result type), as ggml.h and ggml-cpu.h declare them
+        "ggml_init": (base, [_InitParams], pointer),
+        "ggml_free": (base, [pointer], None),
+        "ggml_new_tensor_4d": (base, [pointer, ctypes.c_int, i64, i64, i64, i64], pointer),
+        "ggml_get_data": (base, [pointer], pointer),
+        "ggml_quantize_chunk": (base, [ctypes.c_int, pointer, pointer, i64, i64, i64, pointer], ctypes.c_size_t),
+        "ggml_fp32_to_fp16_row": (base, [pointer, pointer, i64], None),
+        "ggml_flash_attn_ext": (base, [pointer] * 5 + [ctypes.c_float] * 3, pointer),
+        "ggml_new_graph": (base, [pointer], pointer),
+        "ggml_build_forward_expand": (base, [pointer, pointer], None),
+        "ggml_cpu_init": (cpu, [], None),
+        "ggml_graph_plan": (cpu, [pointer, ctypes.c_int, pointer], plan),
+        "ggml_graph_compute": (cpu, [pointer, ctypes.POINTER(plan)], ctypes.c_int),
+    }
+    for name, (library, arguments, result) in signatures.items():
+        function = getattr(library, name)
+        function.argtypes, function.restype = arguments, result
     cpu.ggml_cpu_init()
     return base, cpu
 
@@ -71,7 +72,8 @@ def attention(
     base, cpu = _libraries()
     heads, queries, dim = q.shape
     positions = k.shape[0]
-    context = base.ggml_init(_InitParams(mem_size=64 * 1024 * 1024 + 8 * (q.nbytes + k.nbytes + v.nbytes + mask.nbytes)))
+    data_bytes = q.nbytes + k.nbytes + v.nbytes + mask.nbytes
+    context = base.ggml_init(_InitParams(mem_size=64 * 1024 * 1024 + 8 * data_bytes))
     try:
         q_tensor = base.ggml_new_tensor_4d(context, GGML_TYPE_F32, dim, queries, heads, 1)
         ctypes.memmove(base.ggml_get_data(q_tensor), np.ascontiguousarray(q, np.float32).ctypes.data, q.nbytes)
