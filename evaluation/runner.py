@@ -48,7 +48,7 @@ SYSTEM_SPECS = {
     "client-lookup": SystemSpec("none", adapter=False, prompt_lookup=True),
     "client-tuned": SystemSpec("none"),
     "hybrid": SystemSpec("notes"),
-    "hybrid-copy": SystemSpec("notes", copy_from_memory=True, prompt_lookup=True),
+    "hybrid-copy": SystemSpec("notes", copy_from_memory=True),
     "hybrid-stale": SystemSpec("stale"),
     "rag": SystemSpec("chunks"),
     "oracle": SystemSpec("oracle"),

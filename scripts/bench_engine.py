@@ -191,7 +191,7 @@ def upcoming_notes(engine: SuggestionEngine, tokens: list[int], typed: int, coun
 
 def drafting_session(preset: KVPreset, args: argparse.Namespace, cache_dir: Path, tokens: list[int]) -> dict:
     """Whole 16-token suggestions with drafting: from notes that hold what comes next, and from none."""
-    settings = bench_settings(kv_preset=preset, memory_adapter=False, background_prefill=False)
+    settings = bench_settings(kv_preset=preset, memory_adapter=False, background_prefill=False, prompt_lookup=True)
     engine = SuggestionEngine(settings, cache_dir)
     try:
         notes = upcoming_notes(engine, tokens, args.prompt_tokens)

@@ -49,7 +49,9 @@ def chunk_embedder(settings: Settings) -> TextEmbedder:
     if cloud.embedding_precision is EmbeddingPrecision.INT8:
         from shared.onnx_embedder import OnnxEmbedder
 
-        return OnnxEmbedder(settings.cache_dir, settings.engine.n_threads, int8=True, max_tokens=cloud.embed_max_tokens)
+        return OnnxEmbedder(
+            settings.cache_dir, settings.engine.n_threads, int8=True, max_tokens=cloud.embed_max_tokens, spin=True
+        )
     return SentenceEmbedder(settings.engine.n_threads, cloud.embedding_precision, cloud.embed_max_tokens)
 
 

@@ -41,16 +41,24 @@ class OnnxEmbedder:
     """Normalized float32 vectors, one row per text, from the cached ONNX model.
 
     ``max_tokens`` word pieces of each text are read ([CLS] and [SEP] included), the rest
-    ignored, as sentence-transformers does at 256.
+    ignored, as sentence-transformers does at 256. ``spin``: see the session options.
     """
 
     def __init__(
-        self, cache_dir: Path, n_threads: int, int8: bool = False, max_tokens: int = MAX_SEQUENCE_TOKENS
+        self,
+        cache_dir: Path,
+        n_threads: int,
+        int8: bool = False,
+        max_tokens: int = MAX_SEQUENCE_TOKENS,
+        spin: bool = False,
     ) -> None:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = n_threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Threads that busy-wait between runs embed a stream of batches 15% faster, but take the cores
+        # from llama.cpp in the same process: only a bulk embedder (the cloud's chunks) spins.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         self._session = onnxruntime.InferenceSession(
             str(onnx_model_path(cache_dir, int8)), options, providers=["CPUExecutionProvider"]
         )

@@ -100,9 +100,10 @@ class EngineSettings(BaseModel):
         "quote what the model accepts (verified in one batch).",
     )
     prompt_lookup: bool = Field(
-        default=True,
+        default=False,
         description="Also draft from the writer's own earlier text; only tokens the model "
-        "would choose anyway are taken, so this changes speed, not text.",
+        "would choose anyway are taken, so this changes speed, not text. Off: on the Python docs its "
+        "drafts are rejected often enough that a 16-token suggestion takes 1.07x as long (p95 1.10x).",
     )
     draft_min_match_chars: int = Field(
         default=6,
