@@ -29,7 +29,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from client.engine import KV_CACHE_TYPES
+from client.engine.kv_cache import llama_kv_options
 from scripts.bench_support import argument_parser, write_report
 from shared.corpus import read_prose
 from shared.model_files import default_gguf_path
@@ -51,18 +51,11 @@ def greedy_next(llm: llama_cpp.Llama) -> int:
 
 def measure(preset: KVPreset, prompts: tuple[int, ...], runs: int) -> dict[str, float]:
     """Prompt tok/s (median of ``runs`` documents, nothing reused) and decode tok/s for one preset."""
-    type_k, type_v = KV_CACHE_TYPES[preset]
-    threads = EngineSettings().n_threads
     llm = llama_cpp.Llama(
         model_path=str(default_gguf_path(load_settings().cache_dir)),
         n_ctx=max(prompts) + 64,
         n_batch=512,
-        n_threads=threads,
-        n_threads_batch=threads,
-        flash_attn=True,
-        type_k=type_k,
-        type_v=type_v,
-        swa_full=True,
+        **llama_kv_options(preset, EngineSettings().n_threads),
         verbose=False,
     )
     try:

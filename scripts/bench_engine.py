@@ -27,7 +27,8 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from client.engine import KV_CACHE_TYPES, Suggestion, SuggestionEngine
+from client.engine import Suggestion, SuggestionEngine
+from client.engine.kv_cache import llama_kv_options
 from client.memory.memory_block import memory_block_text
 from scripts.bench_support import argument_parser, percentile, write_report
 from shared.corpus import read_prose
@@ -65,18 +66,12 @@ def perplexity(
     window_tokens: int = PPL_WINDOW,
 ) -> float:
     """exp(mean NLL) over tokens that have at least PPL_MIN_CONTEXT tokens before them in their window."""
-    type_k, type_v = KV_CACHE_TYPES[preset]
     llm = llama_cpp.Llama(
         model_path=str(model_path),
         n_ctx=window_tokens,
         n_batch=window_tokens,
         n_ubatch=512,
-        n_threads=threads,
-        n_threads_batch=threads,
-        flash_attn=True,
-        type_k=type_k,
-        type_v=type_v,
-        swa_full=True,
+        **llama_kv_options(preset, threads),
         logits_all=True,
         verbose=False,
         lora_path=str(adapter) if adapter else None,

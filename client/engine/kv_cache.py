@@ -21,6 +21,20 @@ KV_CACHE_TYPES: dict[KVPreset, tuple[int, int]] = {
     KVPreset.Q4: (llama_cpp.GGML_TYPE_Q4_0, llama_cpp.GGML_TYPE_Q4_0),
 }
 
+
+def llama_kv_options(preset: KVPreset, threads: int) -> dict[str, Any]:
+    """The llama.cpp context options every user of a preset shares: its cache types, flash attention, threads."""
+    type_k, type_v = KV_CACHE_TYPES[preset]
+    return {
+        "n_threads": threads,
+        "n_threads_batch": threads,
+        "flash_attn": True,  # a quantized V cache needs it
+        "type_k": type_k,
+        "type_v": type_v,
+        "swa_full": True,  # keep every position of sliding-window layers, so prefixes can be reused
+    }
+
+
 # Bytes per element: ggml's block size over elements per block.
 _BYTES_PER_ELEMENT: dict[int, float] = {
     llama_cpp.GGML_TYPE_F16: 2.0,

@@ -27,7 +27,7 @@ from client.engine.adapter_file import adapter_for
 from client.engine.background_prefill import BackgroundPrefill, CorePriority, PrefillJob
 from client.engine.drafts import Draft, DraftSource, find_draft, notes_of
 from client.engine.incremental_tokenizer import IncrementalTokenizer, cuts_are_token_stable
-from client.engine.kv_cache import KV_CACHE_TYPES, kv_bytes_per_token, sync_prefix
+from client.engine.kv_cache import kv_bytes_per_token, llama_kv_options, sync_prefix
 from client.engine.suggestion_boundary import BoundaryRules, StopReason, SuggestionBoundary
 from client.engine.token_healing import Vocabulary, healing_step, split_unfinished_word
 from shared.errors import InputError
@@ -121,18 +121,12 @@ class SuggestionEngine:
         self._prefill = BackgroundPrefill(self._new_context, settings.background_chunk_tokens, self._priority)
 
     def _new_context(self) -> _CountingLlama:
-        type_k, type_v = KV_CACHE_TYPES[self.settings.kv_preset]
         return load_llama(
             self.model_path,
             _CountingLlama,
             n_ctx=self.settings.n_ctx,
             n_batch=self.settings.n_batch,
-            n_threads=self.settings.n_threads,
-            n_threads_batch=self.settings.n_threads,
-            flash_attn=True,  # a quantized V cache needs it
-            type_k=type_k,
-            type_v=type_v,
-            swa_full=True,  # keep every position of sliding-window layers, so prefixes can be reused
+            **llama_kv_options(self.settings.kv_preset, self.settings.n_threads),
             **(
                 {"lora_path": str(self.adapter_path), "lora_scale": self.settings.adapter_scale}
                 if self.adapter_path
