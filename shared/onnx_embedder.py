@@ -65,8 +65,6 @@ class OnnxEmbedder:
         self._tokenizer = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
         self._tokenizer.no_padding()  # the file pads to 128: that would triple a short query's cost
         self._tokenizer.enable_truncation(max_tokens)
-        self.int8 = int8
-        self.max_tokens = max_tokens
         self.identity = embedder_identity(int8, max_tokens)
         self.batch_size = BATCH_SIZE
 
