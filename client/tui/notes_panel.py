@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from pathlib import PurePath
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -31,9 +32,15 @@ class NotesPanel(VerticalScroll):
     NotesPanel.-shown { display: block; }
     """
 
-    def compose(self):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        # Held, not queried: a suggestion may finish before this panel's children are
+        # mounted, or while the app is shutting down and they are already gone.
+        self._notes = Static(notes_text(()), id="notes")
+
+    def compose(self) -> ComposeResult:
         yield Static(Text("Memory notes", style="bold"))
-        yield Static(notes_text(()), id="notes")
+        yield self._notes
 
     def show_notes(self, notes: Sequence[LocalNote]) -> None:
-        self.query_one("#notes", Static).update(notes_text(notes))
+        self._notes.update(notes_text(notes))
