@@ -14,6 +14,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from cloud.local_server import LocalServer, free_loopback_port, server_process
@@ -89,6 +90,9 @@ def _wait_states(http: httpx.Client, request_ids: list[str], states: set[str]) -
 def test_requests_flow_through_redis_to_several_worker_processes(
     shared_settings: Settings, embedder, model_cache: Path, tmp_path: Path
 ) -> None:
+    # A held request must not be redelivered to the other worker while the test holds it.
+    cloud = shared_settings.cloud.model_copy(update={"queue_visibility_timeout_s": WAIT_S})
+    shared_settings = shared_settings.model_copy(update={"cloud": cloud})
     service = CloudService(shared_settings, embedder=embedder)
     assert not service.writes_notes  # the API process loads no writer
     tokens = {tenant: service.tokens.create(tenant) for tenant in ("alice", "bob", "carol")}
@@ -98,6 +102,7 @@ def test_requests_flow_through_redis_to_several_worker_processes(
             for i in range(2)
         ]
         server = stack.enter_context(LocalServer(service))
+        _hold_one_worker_and_let_the_other_answer(server.url, tokens, database_url(shared_settings))
         ids: dict[str, list[str]] = {}
         for i, context in enumerate(CONTEXTS):
             tenant = list(tokens)[i % 3]
@@ -113,6 +118,26 @@ def test_requests_flow_through_redis_to_several_worker_processes(
             process.terminate()
         logs = [process.communicate(timeout=60)[1] for process in workers]
     assert all("memory request" in log for log in logs), "both workers took requests"
+
+
+def _hold_one_worker_and_let_the_other_answer(server_url: str, tokens: dict[str, str], url: str) -> None:
+    """Each worker takes a request, whatever the scheduling: one is held at its commit, so the other must.
+
+    The test holds alice's tenant row locked in PostgreSQL. The worker that takes her
+    request blocks at its commit with the message unacknowledged (and not redelivered
+    within the visibility timeout); one message a worker at a time, so bob's request
+    can only go to the other worker.
+    """
+    alice, bob = _client(server_url, tokens["alice"]), _client(server_url, tokens["bob"])
+    with psycopg.connect(url) as lock, lock.transaction():
+        lock.execute("INSERT INTO tenants (name, version) VALUES ('alice', 0) ON CONFLICT (name) DO NOTHING")
+        lock.execute("SELECT version FROM tenants WHERE name = 'alice' FOR UPDATE")
+        held = alice.post("/v1/memory/requests", json={"context": CONTEXTS[0]}).json()["request_id"]
+        _wait_states(alice, [held], {"running"})
+        other = bob.post("/v1/memory/requests", json={"context": CONTEXTS[1]}).json()["request_id"]
+        _wait_states(bob, [other], {"done"})
+        assert alice.get(f"/v1/requests/{held}").json()["state"] == "running"  # still held at its commit
+    _wait_states(alice, [held], {"done"})
 
 
 def test_a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing(
