@@ -65,14 +65,17 @@ def perplexity(
     adapter: Path | None = None,
     window_tokens: int = PPL_WINDOW,
 ) -> float:
-    """exp(mean NLL) over tokens that have at least PPL_MIN_CONTEXT tokens before them in their window."""
+    """exp(mean NLL) over tokens that have at least PPL_MIN_CONTEXT tokens before them in their window.
+
+    Only the scored positions ask for logits: the 262k-row output layer is most of the
+    cost of a position. Log-softmax runs a few rows at a time, in memory that is reused.
+    """
     llm = llama_cpp.Llama(
         model_path=str(model_path),
         n_ctx=window_tokens,
         n_batch=window_tokens,
         n_ubatch=512,
         **llama_kv_options(preset, threads),
-        logits_all=True,
         verbose=False,
         lora_path=str(adapter) if adapter else None,
     )
@@ -84,15 +87,18 @@ def perplexity(
                 window = [bos] + body[w * (window_tokens - 1) : (w + 1) * (window_tokens - 1)]
                 if len(window) < window_tokens:
                     break
-                llm.reset()
-                llm.eval(window)
-                logits = llm.scores[: len(window) - 1]
-                for start in range(PPL_MIN_CONTEXT, len(window) - 1, 128):  # log-softmax in slices
-                    rows = logits[start : start + 128].astype(np.float64)
+                inputs, targets = window[:-1], np.asarray(window[PPL_MIN_CONTEXT + 1 :])
+                llm._ctx.kv_cache_clear()
+                llm._batch.set_batch(batch=inputs, n_past=0, logits_all=False)
+                for i in range(len(inputs)):
+                    llm._batch.batch.logits[i] = i >= PPL_MIN_CONTEXT
+                llm._ctx.decode(llm._batch)
+                logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits(llm.ctx), shape=(len(targets), llm.n_vocab()))
+                for start in range(0, len(targets), 8):
+                    rows = logits[start : start + 8].astype(np.float64)
                     top = rows.max(axis=1, keepdims=True)
                     log_norm = np.log(np.exp(rows - top).sum(axis=1)) + top[:, 0]
-                    targets = np.asarray(window[start + 1 : start + 1 + len(rows)])
-                    nll += float((log_norm - rows[np.arange(len(rows)), targets]).sum())
+                    nll += float((log_norm - rows[np.arange(len(rows)), targets[start : start + 8]]).sum())
                     count += len(rows)
     finally:
         llm.close()
