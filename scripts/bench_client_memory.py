@@ -242,10 +242,12 @@ def bench_sync(work: Path, onnx: OnnxEmbedder, corpus: Path, contexts: list[str]
     }
 
 
-def bench_memory_switch(cache_dir: Path, corpus: Path, sentences: list[str], window_s: float) -> dict:
+def bench_memory_switch(
+    cache_dir: Path, corpus: Path, sentences: list[str], window_s: float, text_chars: int = SWITCH_TEXT_CHARS
+) -> dict:
     """First-token latency while a writer types, in the window after the memory block changed."""
     prose = read_prose(corpus / SWITCH_DOCUMENT)
-    text, words = prose[:SWITCH_TEXT_CHARS], prose[SWITCH_TEXT_CHARS:].split()
+    text, words = prose[:text_chars], prose[text_chars:].split()
     blocks = [
         MemoryBlock(
             tuple(LocalNote(f"{b}{i}", b, sentences[b * NOTES_PER_BLOCK + i], ()) for i in range(NOTES_PER_BLOCK))
@@ -285,7 +287,7 @@ def bench_memory_switch(cache_dir: Path, corpus: Path, sentences: list[str], win
             "memory_tokens": result.memory_tokens,
         }
         engine.close()
-    return {"window_s": window_s, "typing_pause_s": TYPING_PAUSE_S, "rows": rows}
+    return {"window_s": window_s, "text_chars": text_chars, "typing_pause_s": TYPING_PAUSE_S, "rows": rows}
 
 
 def main() -> None:
@@ -318,7 +320,9 @@ def main() -> None:
             apply = bench_delta_apply(work, onnx, sentences, 3 if args.quick else 20)
         sync = bench_sync(work, onnx, args.corpus, sentences[:3] if args.quick else sentences[:20])
         with console.status("memory switch while typing"):
-            switch = bench_memory_switch(settings.cache_dir, args.corpus, sentences, 3.0 if args.quick else 10.0)
+            switch = bench_memory_switch(
+                settings.cache_dir, args.corpus, sentences, *((3.0, 1000) if args.quick else (10.0, SWITCH_TEXT_CHARS))
+            )
         with console.status("query embeddings: sentence-transformers on torch"):
             embedding |= bench_torch_embedding(onnx, probe, rounds)
     finally:
