@@ -48,6 +48,8 @@ def _service(settings: Settings, embedder, **cloud: object) -> CloudService:
 def test_a_crash_between_the_answer_and_the_commit_is_retried_without_duplicates(
     cloud_settings, embedder, writer
 ) -> None:
+    if writer is WriterKind.EMBEDDED and cloud_settings.cloud.database_url:
+        pytest.skip("the embedded writer's same notes for the same context do not depend on the log's database")
     service = _service(cloud_settings, embedder, llm=writer, fallback_to_extractive=False)
     accepted = service.dispatcher.submit("alice", CONTEXT)
 
