@@ -191,7 +191,7 @@ def main() -> None:
         corpus.mkdir()
         for name in QUICK_FILES:
             (corpus / Path(name).name).write_text((args.corpus / name).read_text())
-        args.queries, args.requests = 5, 2
+        args.queries, args.requests = 5, 1
     base = load_settings()
     settings = base.model_copy(update={"cloud": base.cloud.model_copy(update={"data_dir": work / "data"})})
     contexts = sample_contexts(args.corpus, max(args.queries, args.requests), seed=7)
