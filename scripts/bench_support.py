@@ -48,7 +48,8 @@ def bench_embedders(texts: list[str], settings: Settings) -> dict:
     reference = None
     for name, (onnx, precision, max_tokens) in EMBEDDERS.items():
         embedder: TextEmbedder = (
-            OnnxEmbedder(settings.cache_dir, threads, precision is EmbeddingPrecision.INT8, max_tokens)
+            # Threads that spin between batches, as the cloud's bulk chunk embedder runs (torch's spin too).
+            OnnxEmbedder(settings.cache_dir, threads, precision is EmbeddingPrecision.INT8, max_tokens, spin=True)
             if onnx
             else SentenceEmbedder(threads, precision, max_tokens)
         )

@@ -19,6 +19,7 @@ import torch
 
 from client.engine.adapter_file import ADAPTER_FILE
 from client.memory.memory_block import memory_block_text
+from shared.machine import cpu_description
 from shared.model_files import default_gguf_path
 from shared.settings import Settings
 from training.examples import read_examples
@@ -52,7 +53,13 @@ def main(argv: list[str] | None = None) -> None:
             theirs = tuned(input_ids=torch.tensor([tokens])).logits[0].argmax(-1).numpy()
         agree += int((ours[-args.positions :] == theirs[-args.positions :]).sum())
         total += args.positions
-    report = {"adapter": ADAPTER_FILE.name, "prompts": len(examples), "positions": total, "agreement": agree / total}
+    report = {
+        "adapter": ADAPTER_FILE.name,
+        "prompts": len(examples),
+        "positions": total,
+        "agreement": agree / total,
+        "cpu": cpu_description(),  # llama.cpp's side ran here
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report))
