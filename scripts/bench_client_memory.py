@@ -321,7 +321,7 @@ def main() -> None:
         sync = bench_sync(work, onnx, args.corpus, sentences[:3] if args.quick else sentences[:20])
         with console.status("memory switch while typing"):
             switch = bench_memory_switch(
-                settings.cache_dir, args.corpus, sentences, *((3.0, 1000) if args.quick else (10.0, SWITCH_TEXT_CHARS))
+                settings.cache_dir, args.corpus, sentences, *((2.0, 1000) if args.quick else (10.0, SWITCH_TEXT_CHARS))
             )
         with console.status("query embeddings: sentence-transformers on torch"):
             embedding |= bench_torch_embedding(onnx, probe, rounds)

@@ -126,11 +126,11 @@ def run_case(label: str, assistant: CompositionAssistant, settings: Settings, op
 
 
 def main() -> None:
-    parser = argument_parser(__doc__, "tui.json", "a dozen words per run", corpus=PYTHON_DOCS_DIR)
+    parser = argument_parser(__doc__, "tui.json", "eight words per run", corpus=PYTHON_DOCS_DIR)
     args = parser.parse_args()
     prose = read_prose(args.corpus / TYPED_DOCUMENT)
     opening = prose[:OPENING_CHARS]
-    words = prose[OPENING_CHARS:].split()[: 12 if args.quick else 120]
+    words = prose[OPENING_CHARS:].split()[: 8 if args.quick else 120]  # quick: two bursts
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-tui-") as work_dir:
         work = Path(work_dir)

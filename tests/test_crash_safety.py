@@ -27,6 +27,7 @@ from tests.processes import ROOT, hermetic_env
 
 pytestmark = pytest.mark.slow
 TRIALS = 20
+SERVE_KILLS = 10  # each restarts `hybridrag cloud serve` (about 2 s); every kill lands somewhere new in a job
 VERSIONS = 30
 NOTES_PER_VERSION = 4
 APPLYING_CHILD = """
@@ -155,7 +156,7 @@ def test_killing_the_cloud_mid_job_finishes_every_request_once(cloud_settings: S
     ]
     rng = random.Random(9)
     accepted = []
-    for trial in range(TRIALS):
+    for trial in range(SERVE_KILLS):
         process, url = _serve(data, model_cache)
         answer = httpx.post(
             f"{url}/v1/memory/requests",
