@@ -64,6 +64,7 @@ def perplexity(
     threads: int,
     adapter: Path | None = None,
     window_tokens: int = PPL_WINDOW,
+    adapter_scale: float = 1.0,
 ) -> float:
     """exp(mean NLL) over tokens that have at least PPL_MIN_CONTEXT tokens before them in their window.
 
@@ -78,6 +79,7 @@ def perplexity(
         **llama_kv_options(preset, threads),
         verbose=False,
         lora_path=str(adapter) if adapter else None,
+        lora_scale=adapter_scale,
     )
     nll, count = 0.0, 0
     try:

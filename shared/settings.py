@@ -87,7 +87,13 @@ class EngineSettings(BaseModel):
     adapter_path: Path | None = Field(
         default=None, description="A LoRA GGUF to apply instead of the shipped memory adapter."
     )
-    adapter_scale: float = Field(default=1.0, ge=0.0, le=4.0)
+    adapter_scale: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=4.0,
+        description="The LoRA's strength. Below 1 it costs plain text less but stops reading the notes "
+        "(0.6: perplexity +2% instead of +17%, oracle ROUGE-L 0.23 instead of 0.63; docs/engine.md).",
+    )
     loop_ngram_tokens: int = Field(
         default=4,
         ge=0,
