@@ -319,10 +319,9 @@ def main() -> None:
         with console.status("delta apply"):
             apply = bench_delta_apply(work, onnx, sentences, 3 if args.quick else 20)
         sync = bench_sync(work, onnx, args.corpus, sentences[:3] if args.quick else sentences[:20])
+        window_s, text_chars = (2.0, 1000) if args.quick else (10.0, SWITCH_TEXT_CHARS)
         with console.status("memory switch while typing"):
-            switch = bench_memory_switch(
-                settings.cache_dir, args.corpus, sentences, *((2.0, 1000) if args.quick else (10.0, SWITCH_TEXT_CHARS))
-            )
+            switch = bench_memory_switch(settings.cache_dir, args.corpus, sentences, window_s, text_chars)
         with console.status("query embeddings: sentence-transformers on torch"):
             embedding |= bench_torch_embedding(onnx, probe, rounds)
     finally:

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from client.engine import Suggestion, SuggestionEngine
-from client.engine.kv_cache import llama_kv_options
+from client.engine.kv_cache import decode_with_logits, llama_kv_options
 from client.memory.memory_block import memory_block_text
 from scripts.bench_support import argument_parser, percentile, write_report
 from shared.corpus import read_prose
@@ -89,13 +89,9 @@ def perplexity(
                 window = [bos] + body[w * (window_tokens - 1) : (w + 1) * (window_tokens - 1)]
                 if len(window) < window_tokens:
                     break
-                inputs, targets = window[:-1], np.asarray(window[PPL_MIN_CONTEXT + 1 :])
-                llm._ctx.kv_cache_clear()
-                llm._batch.set_batch(batch=inputs, n_past=0, logits_all=False)
-                for i in range(len(inputs)):
-                    llm._batch.batch.logits[i] = i >= PPL_MIN_CONTEXT
-                llm._ctx.decode(llm._batch)
-                logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits(llm.ctx), shape=(len(targets), llm.n_vocab()))
+                targets = np.asarray(window[PPL_MIN_CONTEXT + 1 :])
+                llm.n_tokens = 0  # the window starts from an empty cache
+                logits = decode_with_logits(llm, window[:-1], PPL_MIN_CONTEXT)
                 for start in range(0, len(targets), 8):
                     rows = logits[start : start + 8].astype(np.float64)
                     top = rows.max(axis=1, keepdims=True)

@@ -94,3 +94,22 @@ def sync_prefix(
                 return None
             llm.eval(chunk)
     return reused
+
+
+def decode_with_logits(llm: llama_cpp.Llama, tokens: Sequence[int], logits_from: int = 0) -> np.ndarray:
+    """Evaluate ``tokens`` after the cached ones in one batch; the logits after each from ``logits_from`` on.
+
+    Only the positions asked for go through the 262k-row output layer, most of a
+    position's cost. The rows are llama.cpp's own buffer: copy them to keep them past
+    the next decode.
+    """
+    n_past = llm.n_tokens
+    llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+    llm._batch.set_batch(batch=tokens, n_past=n_past, logits_all=True)
+    for i in range(logits_from):
+        llm._batch.batch.logits[i] = False
+    llm._ctx.decode(llm._batch)
+    llm.input_ids[n_past : n_past + len(tokens)] = tokens
+    llm.n_tokens += len(tokens)
+    rows = len(tokens) - logits_from
+    return np.ctypeslib.as_array(llama_cpp.llama_get_logits(llm.ctx), shape=(rows, llm.n_vocab()))

@@ -27,7 +27,7 @@ from client.engine.adapter_file import adapter_for
 from client.engine.background_prefill import BackgroundPrefill, CorePriority, PrefillJob
 from client.engine.drafts import Draft, DraftSource, find_draft, notes_of
 from client.engine.incremental_tokenizer import IncrementalTokenizer, cuts_are_token_stable
-from client.engine.kv_cache import kv_bytes_per_token, llama_kv_options, sync_prefix
+from client.engine.kv_cache import decode_with_logits, kv_bytes_per_token, llama_kv_options, sync_prefix
 from client.engine.suggestion_boundary import BoundaryRules, StopReason, SuggestionBoundary
 from client.engine.token_healing import Vocabulary, healing_step, split_unfinished_word
 from shared.errors import InputError
@@ -504,16 +504,9 @@ class SuggestionEngine:
 
     def _eval_all(self, tokens: list[int]) -> np.ndarray:
         """Evaluate ``tokens`` after the cached ones in one batch; the logits after each (rows)."""
-        llm = self._llm
-        n_past = llm.n_tokens
-        llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
-        llm._batch.set_batch(batch=tokens, n_past=n_past, logits_all=True)
-        llm._ctx.decode(llm._batch)
-        llm.input_ids[n_past : n_past + len(tokens)] = tokens
-        llm.n_tokens += len(tokens)
-        llm.decoded_tokens += len(tokens)
-        pointer = llama_cpp.llama_get_logits(llm.ctx)
-        return np.ctypeslib.as_array(pointer, shape=(len(tokens), llm.n_vocab())).copy()
+        rows = decode_with_logits(self._llm, tokens).copy()
+        self._llm.decoded_tokens += len(tokens)
+        return rows
 
 
 @dataclass
