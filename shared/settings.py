@@ -153,7 +153,8 @@ class RetrievalMode(StrEnum):
 class WriterKind(StrEnum):
     """Who writes the cloud's memory notes."""
 
-    EMBEDDED = "embedded"  # llama-cpp-python in the server process, any GGUF
+    EMBEDDED = "embedded"  # llama-cpp-python in the server process, any GGUF (base model: a few-shot prompt)
+    QWEN = "qwen"  # the packaged Qwen2.5-Coder-0.5B-Instruct, embedded, asked through its chat template
     OPENAI = "openai"  # any OpenAI-compatible completions endpoint (vLLM, llama.cpp's server, ...)
     EXTRACTIVE = "extractive"  # no LLM: the most relevant retrieved sentences
 

@@ -21,3 +21,15 @@ class CompletionBackend(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class ChatBackend(Protocol):
+    """An instruction-following model, asked through its chat template."""
+
+    name: str
+
+    def chat(self, messages: list[dict[str, str]], max_tokens: int) -> str:
+        """The greedy answer to ``messages`` (role and content each)."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,11 +1,11 @@
-"""Memory writers: an LLM (embedded or OpenAI-compatible) or the extractive baseline."""
+"""Memory writers: an LLM (embedded base or instruct model, or OpenAI-compatible) or the extractive baseline."""
 
-from cloud.llm.backend import CompletionBackend
 from cloud.writers.extractive_writer import ExtractiveNoteWriter
+from cloud.writers.instruct_writer import InstructNoteWriter
 from cloud.writers.llm_writer import EXAMPLES, LLMNoteWriter
 from cloud.writers.note_writer import FallbackNoteWriter, NoteValidator, NoteWriter
 from shared.embeddings import WordPieceCounter, sentence_embedder
-from shared.model_files import check_gguf, default_gguf_path
+from shared.model_files import check_gguf, default_gguf_path, qwen_gguf_path
 from shared.settings import Settings, WriterKind
 
 
@@ -18,17 +18,21 @@ def make_writer(settings: Settings, kind: WriterKind | None = None) -> NoteWrite
     extractive = ExtractiveNoteWriter(embedder, validator, cloud.extractive_follow_sentences)
     if kind is WriterKind.EXTRACTIVE:
         return extractive
-    backend: CompletionBackend
-    if kind is WriterKind.EMBEDDED:
+    llm_writer: NoteWriter
+    if kind in (WriterKind.EMBEDDED, WriterKind.QWEN):
         from cloud.llm.embedded import EmbeddedLLM  # loads llama.cpp: only when used
 
-        model = check_gguf(cloud.llm_model_path) if cloud.llm_model_path else default_gguf_path(settings.cache_dir)
-        backend = EmbeddedLLM(model, cloud.llm_n_ctx, settings.engine.n_threads)
+        packaged = qwen_gguf_path if kind is WriterKind.QWEN else default_gguf_path
+        model = check_gguf(cloud.llm_model_path) if cloud.llm_model_path else packaged(settings.cache_dir)
+        llm = EmbeddedLLM(model, cloud.llm_n_ctx, settings.engine.n_threads, name=kind.value)
+        if kind is WriterKind.QWEN:
+            llm_writer = InstructNoteWriter(llm, validator, cloud.note_max_tokens, embedder)
+        else:
+            llm_writer = LLMNoteWriter(llm, validator, cloud.note_max_tokens, embedder)
     else:
         from cloud.llm.openai_compatible import OpenAICompatibleLLM
 
-        backend = OpenAICompatibleLLM(cloud.openai)
-    llm_writer = LLMNoteWriter(backend, validator, cloud.note_max_tokens, embedder)
+        llm_writer = LLMNoteWriter(OpenAICompatibleLLM(cloud.openai), validator, cloud.note_max_tokens, embedder)
     return FallbackNoteWriter(llm_writer, extractive) if cloud.fallback_to_extractive else llm_writer
 
 

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from cloud.datastore import RetrievedChunk
 from cloud.llm.backend import CompletionBackend
 from cloud.writers.note_writer import NoteValidator, WrittenNote, is_grounded, normalized
-from cloud.writers.sentences import prose_sentences, relevance
+from cloud.writers.sentences import focused_passages
 from shared.embeddings import TextEmbedder
 
-PASSAGE_MAX_CHARS = 600
 MIN_GROUNDED_SHARE = 0.5
 NOTE_TOKEN_HEADROOM = 1.5  # the model counts tokens its own way: let it finish, the validator cuts
 STOP_SEQUENCES = ["\n", "Passage:"]
@@ -66,7 +65,7 @@ class LLMNoteWriter:
         """One note per chunk, best chunk first, until ``max_notes`` notes pass validation."""
         notes: list[WrittenNote] = []
         seen: set[str] = set()
-        for chunk, passage in zip(chunks, self._passages(focus, chunks), strict=True):
+        for chunk, passage in zip(chunks, focused_passages(self._embedder, focus, chunks), strict=True):
             if len(notes) == max_notes:
                 break
             raw = self._backend.complete(
@@ -80,31 +79,5 @@ class LLMNoteWriter:
                 notes.append(WrittenNote(text, (chunk.chunk_id,)))
         return notes
 
-    def _passages(self, focus: str, chunks: Sequence[RetrievedChunk]) -> list[str]:
-        """Each chunk's sentences most relevant to ``focus``, in document order, within the passage size."""
-        sentences = [list(prose_sentences(chunk.text)) for chunk in chunks]
-        flat = [sentence for chunk_sentences in sentences for sentence in chunk_sentences]
-        scores: list[float] = list(relevance(self._embedder, focus, flat)[0]) if flat else []
-        passages, offset = [], 0
-        for chunk, chunk_sentences in zip(chunks, sentences, strict=True):
-            chunk_scores = scores[offset : offset + len(chunk_sentences)]
-            offset += len(chunk_sentences)
-            kept: set[int] = set()
-            size = 0
-            for i in sorted(range(len(chunk_sentences)), key=lambda i: -chunk_scores[i]):
-                if size + len(chunk_sentences[i]) > PASSAGE_MAX_CHARS and kept:
-                    break
-                kept.add(i)
-                size += len(chunk_sentences[i]) + 1
-            passage = " ".join(chunk_sentences[i] for i in sorted(kept)) or chunk.text  # code only: the chunk
-            passages.append(_one_line(passage))
-        return passages
-
     def close(self) -> None:
         self._backend.close()
-
-
-def _one_line(text: str) -> str:
-    """The passage on one line, cut to the passage size at a word boundary."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= PASSAGE_MAX_CHARS else flat[:PASSAGE_MAX_CHARS].rsplit(" ", 1)[0] + " …"
