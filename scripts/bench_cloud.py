@@ -181,7 +181,7 @@ def main() -> None:
     parser = argument_parser(__doc__, "cloud.json", "three documents, few queries", PYTHON_DOCS_DIR)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--requests", type=int, default=10, help="memory requests per writer")
-    parser.add_argument("--writers", default="extractive,embedded")
+    parser.add_argument("--writers", default="extractive,embedded,qwen")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-cloud-"))

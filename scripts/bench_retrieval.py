@@ -11,10 +11,14 @@ and once with dense and BM25 fused (``cloud.retrieval``). Reported per configura
   from the chunks and from the notes (evaluation/runner.py's copy_ceiling);
 - retrieval time per request (the search alone, embedding the query included).
 
-No suggestion model runs. Prints a table and writes reports/retrieval.json.
+No suggestion model runs. Prints a table and writes reports/retrieval.json. With
+``--writer`` another writer's notes are measured, with the default retrieval only;
+notes an evaluation already wrote for the same cases come from its cache.
 
     .venv/bin/python scripts/bench_retrieval.py                 # 100 Python-docs cases (a few minutes)
     .venv/bin/python scripts/bench_retrieval.py --quick         # 5 cases
+    .venv/bin/python scripts/bench_retrieval.py --writer qwen --holdout document \
+        --cases reports/eval.cases.jsonl --out reports/retrieval_qwen.json
 """
 
 import statistics
@@ -70,16 +74,20 @@ def measure(cloud: EvaluationCloud, cases: list) -> dict:
 def main() -> None:
     parser = argument_parser(__doc__, "retrieval.json", "5 cases", corpus=PYTHON_DOCS_DIR)
     parser.add_argument("--cases", type=Path, default=ROOT / "reports" / "eval100.cases.jsonl")
+    parser.add_argument("--writer", type=WriterKind, default=WriterKind.EXTRACTIVE, choices=list(WriterKind))
+    parser.add_argument("--holdout", type=Holdout, choices=list(Holdout), help="one setting (default: both)")
     args = parser.parse_args()
+    holdouts = [args.holdout] if args.holdout else list(Holdout)
+    modes = list(RetrievalMode) if args.writer is WriterKind.EXTRACTIVE else [load_settings().cloud.retrieval]
     cases = read_cases(args.cases)[: 5 if args.quick else None]
     results: dict[str, dict] = {}
     table = Table(title=f"Retrieval for memory requests, {len(cases)} cases ({args.cases.name})")
     for column in ("hold-out", "retrieval", "chunk recall", "note recall", "chunk copy", "note copy", "ms p50"):
         table.add_column(column, justify="left" if column in ("hold-out", "retrieval") else "right")
-    for holdout in Holdout:
-        for mode in RetrievalMode:
+    for holdout in holdouts:
+        for mode in modes:
             settings = load_settings(cloud={"retrieval": mode})
-            cloud = EvaluationCloud(settings, args.corpus, WriterKind.EXTRACTIVE, holdout)
+            cloud = EvaluationCloud(settings, args.corpus, args.writer, holdout)
             try:
                 ingest_with_progress(cloud.datastore, cloud.corpus)
                 summary = measure(cloud, cases)
@@ -99,7 +107,7 @@ def main() -> None:
         "cases": len(cases),
         "cases_file": str(args.cases.relative_to(ROOT) if args.cases.is_relative_to(ROOT) else args.cases),
         "corpus": str(args.corpus),
-        "writer": "extractive",
+        "writer": args.writer.value,
         "quick": args.quick,
         "results": results,
     }
