@@ -16,7 +16,7 @@ def test_quick_benchmark_writes_cloud_report(tmp_path: Path, model_cache: Path) 
     assert embedders["speedup"] > 0 and embedders["default"] in embedders["paths"]
     assert all({"chunks_per_s", "min_cosine", "mean_cosine"} <= set(row) for row in embedders["paths"].values())
     assert {"flat_ms_p50", "ivf_ms_p50", "ivf_recall_at_10"} <= set(report["index_kinds"][0])
-    assert set(report["requests"]) == {"extractive", "embedded"}
+    assert set(report["requests"]) == {"extractive", "embedded", "qwen"}
     for row in report["requests"].values():
         assert {
             "visible_ms_p50",
