@@ -12,8 +12,7 @@ and once with dense and BM25 fused (``cloud.retrieval``). Reported per configura
 - retrieval time per request (the search alone, embedding the query included).
 
 No suggestion model runs. Prints a table and writes reports/retrieval.json. With
-``--writer`` another writer's notes are measured, with the default retrieval only;
-notes an evaluation already wrote for the same cases come from its cache.
+``--writer`` another writer's notes are measured, with the default retrieval only.
 
     .venv/bin/python scripts/bench_retrieval.py                 # 100 Python-docs cases (a few minutes)
     .venv/bin/python scripts/bench_retrieval.py --quick         # 5 cases

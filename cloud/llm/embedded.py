@@ -9,8 +9,6 @@ from shared.llama_loading import load_llama
 
 
 class EmbeddedLLM:
-    name = "embedded"
-
     def __init__(self, model_path: Path, n_ctx: int, n_threads: int, name: str = "embedded") -> None:
         self.name = name
         self.model_path = model_path
