@@ -66,18 +66,26 @@ def make_cases(corpus_dir: Path, count: int, seed: int = 0, eval_split_only: boo
     return cases
 
 
-def document_prose(path: Path) -> str | None:
-    """A document's prose as a writer would type it: markup removed, a paragraph per line, code left out."""
+def document_text(path: Path) -> tuple[str, DocumentKind] | None:
+    """A document's text with its markup dropped (reST: directives; HTML: tags), code still in; None if skipped."""
     document = read_document(path, MAX_FILE_BYTES)
     if isinstance(document, Skipped):
         return None
-    raw = read_prose(path) if document.kind is DocumentKind.REST else document.text  # reST: directives dropped
+    return (read_prose(path) if document.kind is DocumentKind.REST else document.text), document.kind
+
+
+def document_prose(path: Path) -> str | None:
+    """A document's prose as a writer would type it: markup removed, a paragraph per line, code left out."""
+    read = document_text(path)
+    if read is None:
+        return None
+    raw, kind = read
     paragraphs = []
     for block in re.split(r"\n\s*\n", raw):
         lines = block.splitlines()
         if any(line[:1].isspace() or line.lstrip().startswith(CODE_PROMPTS) for line in lines if line.strip()):
             continue  # a code listing or an indented block: not prose a writer composes
-        text = " ".join(readable(block, document.kind).split())
+        text = " ".join(readable(block, kind).split())
         if text:
             paragraphs.append(text)
     return "\n\n".join(paragraphs)

@@ -34,9 +34,10 @@ from scripts.bench_support import argument_parser, percentile, write_report
 from shared.corpus import read_prose
 from shared.machine import cpu_description
 from shared.settings import EngineSettings, KVPreset, load_settings
+from training.corpora import PERPLEXITY_DOCUMENTS
 
 DEFAULT_PRESET = KVPreset.Q8Q4
-PPL_DOCUMENTS = ["tutorial/classes", "howto/logging", "reference/datamodel", "library/functions"]
+PPL_DOCUMENTS = list(PERPLEXITY_DOCUMENTS)  # the adapter's plain-text training never reads them
 PPL_WINDOW = 1024
 PPL_MIN_CONTEXT = 256
 TYPING_PROMPT_TOKENS = 1000

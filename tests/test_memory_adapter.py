@@ -94,3 +94,18 @@ def test_oracle_twins_differ_from_their_example_only_by_the_continuation_among_t
         assert twin["condition"] == "oracle"
         assert sorted(twin["notes"]) == sorted([*row["notes"], row["continuation"]])
     assert with_oracle_twins(rows, 0.0, random.Random(0)) == rows
+
+
+def test_plain_text_windows_are_whole_bos_led_pieces_of_the_document_in_order() -> None:
+    from training.train_adapter import plain_windows
+
+    class WordTokenizer:  # one token a word: enough to check how a text is cut
+        bos_token_id = 2
+
+        def __call__(self, text: str, add_special_tokens: bool) -> dict:
+            assert not add_special_tokens
+            return {"input_ids": [int(word) for word in text.split()]}
+
+    text = " ".join(str(n) for n in range(10, 30))  # 20 tokens
+    windows = plain_windows(WordTokenizer(), [{"text": text}, {"text": "7 8"}], window=8)
+    assert windows == [[2, *range(10, 17)], [2, *range(17, 24)]]  # no short tail, no window of a short text

@@ -27,7 +27,7 @@ from client.memory.memory_block import memory_block_text
 from cloud.datastore import Datastore, RetrievedChunk
 from cloud.memory.processor import retrieval_focus
 from cloud.writers.note_writer import NoteWriter
-from evaluation.cases import document_prose, looks_like_prose, reference_after, with_oracle_note
+from evaluation.cases import document_prose, document_text, looks_like_prose, reference_after, with_oracle_note
 from evaluation.cloud_side import FilteredSearch, chunk_holdout, document_holdout
 from shared.corpus import sentence_ends
 from shared.protocol import MemoryRequest
@@ -37,6 +37,7 @@ CONDITIONS = ("none", "document", "chunk", "oracle")
 CONDITION_SHARES = {"none": 0.25, "document": 0.35, "chunk": 0.25, "oracle": 0.15}
 MIN_PREFIX_CHARS = 300
 MAX_PREFIX_CHARS = 1600  # as the evaluation's prefixes: the model sees at most this much text
+PLAIN_CHARS_PER_DOCUMENT = 9000  # about two 1024-token windows of plain text a document
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,16 @@ def examples_from_document(
             chosen = with_oracle_note(chosen, continuation, prefix)
         made.append(TrainingExample(corpus, doc_id, condition, chosen, prefix.rstrip(), continuation))
     return made
+
+
+def plain_text(path: Path) -> str | None:
+    """A document as the engine benchmark's perplexity reads it (reST: markup dropped, code kept; HTML: its text).
+
+    The adapter is trained to stay close to the base model on such text, so that
+    memory does not cost plain continuation its quality.
+    """
+    read = document_text(path)
+    return read[0][:PLAIN_CHARS_PER_DOCUMENT] or None if read else None
 
 
 def write_examples(path: Path, examples: Sequence[TrainingExample]) -> None:

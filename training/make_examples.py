@@ -7,7 +7,9 @@ incrementally), and notes are written by the cloud's extractive writer, as the
 evaluation's are. Documents are split by a second hash into training and validation,
 so validation scores text the training never saw. Writes ``train.jsonl``,
 ``validation.jsonl`` and ``manifest.json`` (corpora, package versions, documents,
-counts, seed).
+counts, seed), and ``plain.jsonl``/``plain_validation.jsonl``: the same documents' plain
+text, on which training holds the adapter close to the base model (never the pages whose
+perplexity the engine benchmark measures).
 """
 
 import argparse
@@ -26,8 +28,8 @@ from cloud.datastore import Datastore
 from cloud.writers import make_writer
 from shared.embeddings import chunk_embedder
 from shared.settings import Settings, WriterKind
-from training.corpora import TRAINING_CORPORA, copy_documents, training_documents
-from training.examples import NoteMaker, TrainingExample, examples_from_document, write_examples
+from training.corpora import PERPLEXITY_DOCUMENTS, TRAINING_CORPORA, copy_documents, training_documents
+from training.examples import NoteMaker, TrainingExample, examples_from_document, plain_text, write_examples
 
 VALIDATION_SHARE = 0.06  # of each corpus's training-split documents, for choosing lr and epochs
 CUTS_PER_DOCUMENT = 8
@@ -62,6 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     work = settings.cache_dir / "training"
     train: list[TrainingExample] = []
     validation: list[TrainingExample] = []
+    plain: dict[str, list[dict]] = {"plain": [], "plain_validation": []}  # whole-document text, for the KL term
     manifest: dict[str, object] = {
         "seed": args.seed,
         "cuts_per_document": args.cuts_per_document,
@@ -84,7 +87,13 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             examples = examples_from_document(corpus.name, folder, path, notes, args.cuts_per_document, rng)
             doc_id = str(path.relative_to(folder))
-            (validation if is_validation(corpus.name, doc_id) else train).extend(examples)
+            held_out = is_validation(corpus.name, doc_id)
+            (validation if held_out else train).extend(examples)
+            text = plain_text(path)
+            if text and not (corpus.name == "python" and doc_id.removesuffix(".rst.txt") in PERPLEXITY_DOCUMENTS):
+                plain["plain_validation" if held_out else "plain"].append(
+                    {"corpus": corpus.name, "doc_id": doc_id, "text": text}
+                )
             made += len(examples)
             if number % 25 == 0:
                 print(
@@ -105,9 +114,12 @@ def main(argv: list[str] | None = None) -> None:
     rng.shuffle(train)
     write_examples(args.out / "train.jsonl", train)
     write_examples(args.out / "validation.jsonl", validation)
+    for name, rows in plain.items():
+        (args.out / f"{name}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     manifest["counts"] = {
         "train": dict(Counter(e.condition for e in train)),
         "validation": dict(Counter(e.condition for e in validation)),
+        **{f"{name}_documents": len(rows) for name, rows in plain.items()},
     }
     manifest["packages"] = {name: metadata.version(name) for name in ("sentence-transformers", "faiss-cpu", "torch")}
     manifest["seconds"] = round(time.perf_counter() - began, 1)

@@ -12,8 +12,12 @@ refuses adapters on them.
 
 Validation runs before training and after each epoch, per condition (no notes, real
 notes with the document or only its chunks held out, oracle): the loss, and greedy
-32-token continuations scored by ROUGE-L. The (learning rate, epoch) with the best mean
-ROUGE-L over the conditions the product meets (none, document, chunk) is kept. Needs torch, peft,
+32-token continuations scored by ROUGE-L, and the perplexity of plain text from documents
+never trained on. With ``--plain-weight``, every step also pays the KL to the base model
+on plain-text windows, so memory skills do not cost plain continuation. Of the (learning
+rate, epoch) whose plain perplexity stays within ``--max-perplexity-rise`` of the base
+model's, the one with the best mean ROUGE-L over the conditions the product meets (none,
+document, chunk) is kept. Needs torch, peft,
 transformers and gguf; runs on CUDA, or slowly on a CPU. Imports nothing of the project
 but the example file format, so it runs on a bare GPU machine.
 """
@@ -23,6 +27,7 @@ import json
 import math
 import random
 import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -133,6 +138,44 @@ def batch_loss(
     return (losses * weights).sum() / weights.sum(), int((flat_labels != -100).sum())
 
 
+def plain_windows(tokenizer, rows: list[dict], window: int) -> list[list[int]]:
+    """Full ``window``-token pieces of each document's plain text, each starting with BOS (as the benchmark's)."""
+    pieces = []
+    for row in rows:
+        body = tokenizer(row["text"], add_special_tokens=False)["input_ids"]
+        for start in range(0, len(body) - window + 2, window - 1):
+            pieces.append([tokenizer.bos_token_id] + body[start : start + window - 1])
+    return pieces
+
+
+def plain_kl(model, windows: list[list[int]], device: torch.device) -> torch.Tensor:
+    """Mean per-token KL(base || adapted) on plain-text windows: it keeps plain continuation the base model's.
+
+    Perplexity alone would pull the model towards the training corpora; matching the
+    base model's whole next-token distribution leaves plain text as it was.
+    """
+    ids = torch.tensor(windows, device=device)
+    with torch.no_grad(), model.disable_adapter():
+        base = torch.log_softmax(model(input_ids=ids).logits.float(), -1)
+    adapted = torch.log_softmax(model(input_ids=ids).logits.float(), -1)
+    return torch.nn.functional.kl_div(adapted, base, log_target=True, reduction="none").sum(-1).mean()
+
+
+@torch.no_grad()
+def plain_perplexity(model, windows: list[list[int]], device: torch.device, min_context: int = 256) -> float:
+    """exp(mean NLL) of the tokens with at least ``min_context`` before them, as scripts/bench_engine.py scores it."""
+    total, count = 0.0, 0
+    for start in range(0, len(windows), 4):
+        ids = torch.tensor(windows[start : start + 4], device=device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(input_ids=ids).logits[:, min_context:-1].float()
+        nll = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), ids[:, min_context + 1 :].reshape(-1), reduction="sum"
+        )
+        total, count = total + nll.item(), count + ids[:, min_context + 1 :].numel()
+    return math.exp(total / count)
+
+
 _SPACE_STARTS: dict[int, torch.Tensor] = {}
 
 
@@ -169,7 +212,9 @@ def greedy(model, tokenizer, contexts: list[list[int]], device: torch.device) ->
     return texts
 
 
-def validate(model, tokenizer, items: list[Encoded], per_condition: int, device: torch.device) -> dict:
+def validate(
+    model, tokenizer, items: list[Encoded], per_condition: int, device: torch.device, plain: list[list[int]]
+) -> dict:
     model.eval()
     pad = tokenizer.pad_token_id or 0
     report: dict[str, dict[str, float]] = {}
@@ -195,6 +240,8 @@ def validate(model, tokenizer, items: list[Encoded], per_condition: int, device:
             "scored": len(scored),
         }
     product = [report[c]["rouge_l"] for c in PRODUCT_CONDITIONS if c in report]
+    if plain:
+        report["plain"] = {"perplexity": plain_perplexity(model, plain, device), "windows": len(plain)}
     model.train()
     return report | {"product_rouge_l": sum(product) / len(product)}
 
@@ -233,6 +280,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--oracle-twins", type=float, default=0.0, help="share of noted examples that also get an oracle twin"
     )
+    parser.add_argument(
+        "--plain-weight", type=float, default=0.0, help="weight of KL(base || adapted) on plain text (plain.jsonl)"
+    )
+    parser.add_argument("--plain-batch", type=int, default=4, help="plain-text windows a step")
+    parser.add_argument("--plain-window", type=int, default=1024, help="tokens a plain-text window")
+    parser.add_argument(
+        "--max-perplexity-rise",
+        type=float,
+        default=0.03,
+        help="an epoch is kept only if validation plain-text perplexity rose less than this",
+    )
     parser.add_argument("--limit", type=int, default=0, help="use only this many training examples (a smoke run)")
     parser.add_argument("--validation-per-condition", type=int, default=64)
     parser.add_argument("--device", default="auto")
@@ -266,6 +324,13 @@ def main(argv: list[str] | None = None) -> None:
         if e
     ]
     rng.shuffle(validation)
+    plain_train, plain_validation = (
+        plain_windows(tokenizer, read_jsonl(args.examples / f"{name}.jsonl"), args.plain_window)
+        if (args.examples / f"{name}.jsonl").exists()
+        else []
+        for name in ("plain", "plain_validation")
+    )
+    plain_validation = plain_validation[: args.validation_per_condition]
     log: dict = {
         "args": {k: str(v) for k, v in vars(args).items()},
         "device": str(device),
@@ -273,14 +338,15 @@ def main(argv: list[str] | None = None) -> None:
         "load_s": round(loaded_s, 1),
         "train_examples": len(train),
         "validation_examples": len(validation),
+        "plain_windows": {"train": len(plain_train), "validation": len(plain_validation)},
         "steps": [],
     }
     print(f"loaded in {loaded_s:.0f} s; {len(train)} training, {len(validation)} validation examples", flush=True)
-    log["base"] = validate(model, tokenizer, validation, args.validation_per_condition, device)
+    log["base"] = validate(model, tokenizer, validation, args.validation_per_condition, device, plain_validation)
     print("base", json.dumps(log["base"]), flush=True)
 
     base_state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
-    best: tuple[float, float, int] = (log["base"]["product_rouge_l"], 0.0, 0)  # (score, lr, epoch)
+    ceiling = log["base"]["plain"]["perplexity"] * (1 + args.max_perplexity_rise) if plain_validation else math.inf
     for lr in args.lr:
         model.load_state_dict(base_state)
         tuned = get_peft_model(
@@ -296,13 +362,16 @@ def main(argv: list[str] | None = None) -> None:
         for parameter in tuned.parameters():
             if parameter.requires_grad:
                 parameter.data = parameter.data.float()
-        for epoch, report in train_one(tuned, tokenizer, train, validation, args, lr, device, rng):
+        epochs = train_one(tuned, tokenizer, train, validation, (plain_train, plain_validation), args, lr, device, rng)
+        for epoch, report in epochs:
             log["steps"].append(report)
-            if report["product_rouge_l"] > best[0] or best[2] == 0:
-                best = (report["product_rouge_l"], lr, epoch)
-                save(tuned, args.out / "adapter")
+            report["within_perplexity_ceiling"] = report.get("plain", {}).get("perplexity", 0.0) <= ceiling
+            save(tuned, args.out / f"lr{lr}-epoch{epoch}")
         model = tuned.unload()  # the base model again, without the LoRA layers
-    log["chosen"] = {"lr": best[1], "epoch": best[2], "product_rouge_l": best[0]}
+    kept = [r for r in log["steps"] if r["within_perplexity_ceiling"]] or log["steps"]
+    chosen = max(kept, key=lambda r: r["product_rouge_l"])
+    log["chosen"] = {k: chosen[k] for k in ("lr", "epoch", "product_rouge_l", "within_perplexity_ceiling")}
+    shutil.copytree(args.out / f"lr{chosen['lr']}-epoch{chosen['epoch']}", args.out / "adapter", dirs_exist_ok=True)
     log["seconds"] = round(time.perf_counter() - began, 1)
     config = model.config.to_dict()
     config.pop("quantization_config", None)
@@ -318,12 +387,22 @@ def train_one(
     tokenizer,
     train: list[Encoded],
     validation: list[Encoded],
+    plain: tuple[list[list[int]], list[list[int]]],
     args: argparse.Namespace,
     lr: float,
     device: torch.device,
     rng: random.Random,
 ):
-    """Train one LoRA at ``lr``; yields (epoch, validation report) after each epoch."""
+    """Train one LoRA at ``lr``; yields (epoch, validation report) after each epoch.
+
+    With ``--plain-weight``, each step also adds the KL to the base model on a few
+    plain-text windows (a cycle through them, shuffled).
+    """
+    plain_train, plain_validation = plain
+    kl_on = args.plain_weight > 0 and bool(plain_train)
+    plain_order = list(range(len(plain_train)))
+    rng.shuffle(plain_order)
+    plain_next = 0
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     steps_per_epoch = math.ceil(len(train) / args.batch)
     total_steps, warmup = steps_per_epoch * args.epochs, max(10, steps_per_epoch // 20)
@@ -337,28 +416,38 @@ def train_one(
     model.train()
     step = 0
     for epoch in range(1, args.epochs + 1):
-        epoch_began, running = time.perf_counter(), []
+        epoch_began, running, running_kl = time.perf_counter(), [], []
         for batch in batches(train, args.batch, rng):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 loss, _ = batch_loss(model, batch, pad, device, args.first_token_weight)
+                running.append(loss.item())
+                if kl_on:
+                    chosen = [
+                        plain_train[plain_order[(plain_next + i) % len(plain_order)]] for i in range(args.plain_batch)
+                    ]
+                    plain_next += args.plain_batch
+                    kl = plain_kl(model, chosen, device)
+                    running_kl.append(kl.item())
+                    loss = loss + args.plain_weight * kl
             loss.backward()
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            running.append(loss.item())
             step += 1
             if step % 50 == 0:
                 print(
                     f"lr {lr} epoch {epoch} step {step}/{total_steps} "
-                    f"loss {sum(running[-50:]) / len(running[-50:]):.3f}",
+                    f"loss {sum(running[-50:]) / len(running[-50:]):.3f}"
+                    + (f" kl {sum(running_kl[-50:]) / len(running_kl[-50:]):.4f}" if running_kl else ""),
                     flush=True,
                 )
-        report = validate(model, tokenizer, validation, args.validation_per_condition, device)
+        report = validate(model, tokenizer, validation, args.validation_per_condition, device, plain_validation)
         report.update(
             lr=lr,
             epoch=epoch,
             train_loss=sum(running) / len(running),
+            train_kl=sum(running_kl) / len(running_kl) if running_kl else None,
             epoch_s=round(time.perf_counter() - epoch_began, 1),
         )
         print(f"lr {lr} epoch {epoch}", json.dumps(report), flush=True)
