@@ -6,7 +6,8 @@ On fixed validation prompts, both predict the greedy next token at each of the l
 ``--positions`` places of the prompt (teacher-forced). The share of agreement is
 printed and written to ``reports/adapter_conversion.json``; it should be >= 95%
 (llama.cpp runs the Q4_K_M weights, PyTorch their dequantized values, so a near tie
-can go either way).
+can go either way: the same check without the adapter, printed beside it, shows how
+often that alone happens).
 """
 
 import argparse
@@ -38,26 +39,37 @@ def main(argv: list[str] | None = None) -> None:
 
     gguf = default_gguf_path(Settings().cache_dir)
     examples = [e for e in read_examples(args.examples / "validation.jsonl") if e.notes][: args.prompts]
-    llm = llama_cpp.Llama(str(gguf), lora_path=str(ADAPTER_FILE), n_ctx=2048, logits_all=True, verbose=False)
+    tuned_llm = llama_cpp.Llama(str(gguf), lora_path=str(ADAPTER_FILE), n_ctx=2048, logits_all=True, verbose=False)
+    base_llm = llama_cpp.Llama(str(gguf), n_ctx=2048, logits_all=True, verbose=False)
     base = AutoModelForCausalLM.from_pretrained(
         str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32, attn_implementation="eager"
     )
     tuned = PeftModel.from_pretrained(base, str(args.trained / "adapter")).eval()
-    agree = total = 0
+    agree = {"tuned": 0, "base": 0}
+    total = 0
     for example in examples:
-        tokens = llm.tokenize((memory_block_text(example.notes) + example.prefix).encode(), add_bos=True)[-1024:]
-        llm.reset()
-        llm.eval(tokens)
-        ours = np.asarray(llm.scores[: len(tokens)]).argmax(-1)
-        with torch.no_grad():
-            theirs = tuned(input_ids=torch.tensor([tokens])).logits[0].argmax(-1).numpy()
-        agree += int((ours[-args.positions :] == theirs[-args.positions :]).sum())
+        tokens = tuned_llm.tokenize((memory_block_text(example.notes) + example.prefix).encode(), add_bos=True)[-1024:]
+        for name, llm in (("tuned", tuned_llm), ("base", base_llm)):
+            llm.reset()
+            llm.eval(tokens)
+            ours = np.asarray(llm.scores[: len(tokens)]).argmax(-1)
+            with torch.no_grad():
+                if name == "tuned":
+                    logits = tuned(input_ids=torch.tensor([tokens])).logits
+                else:
+                    with tuned.disable_adapter():
+                        logits = tuned(input_ids=torch.tensor([tokens])).logits
+            theirs = logits[0].argmax(-1).numpy()
+            agree[name] += int((ours[-args.positions :] == theirs[-args.positions :]).sum())
         total += args.positions
     report = {
         "adapter": ADAPTER_FILE.name,
         "prompts": len(examples),
         "positions": total,
-        "agreement": agree / total,
+        "agreement": agree["tuned"] / total,
+        # the same check without the adapter on either side: how often Q4_K_M weights and their
+        # dequantized values alone part ways, the floor the adapter's agreement is read against
+        "agreement_without_adapter": agree["base"] / total,
         "cpu": cpu_description(),  # llama.cpp's side ran here
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

