@@ -291,11 +291,22 @@ def main(argv: list[str] | None = None) -> None:
         default=0.03,
         help="an epoch is kept only if validation plain-text perplexity rose less than this",
     )
+    parser.add_argument(
+        "--stop-after-epochs",
+        type=int,
+        default=0,
+        help="end this call after so many epochs, its state saved for --resume (one command on the GPU is 10 minutes)",
+    )
+    parser.add_argument("--resume", action="store_true", help="continue the run whose checkpoint is in --out")
     parser.add_argument("--limit", type=int, default=0, help="use only this many training examples (a smoke run)")
     parser.add_argument("--validation-per-condition", type=int, default=64)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    checkpoint = args.out / "checkpoint.pt"
+    resuming = args.resume and checkpoint.exists()
+    if (args.resume or args.stop_after_epochs) and len(args.lr) != 1:
+        parser.error("--resume and --stop-after-epochs need a single --lr")
 
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -331,7 +342,9 @@ def main(argv: list[str] | None = None) -> None:
         for name in ("plain", "plain_validation")
     )
     plain_validation = plain_validation[: args.validation_per_condition]
-    log: dict = {
+    log: dict = json.loads((args.out / "train_log.json").read_text()) if resuming else {}
+    seconds_before = log.get("seconds", 0.0)  # earlier calls' time, when resuming
+    log |= {
         "args": {k: str(v) for k, v in vars(args).items()},
         "device": str(device),
         "torch": torch.__version__,
@@ -339,11 +352,13 @@ def main(argv: list[str] | None = None) -> None:
         "train_examples": len(train),
         "validation_examples": len(validation),
         "plain_windows": {"train": len(plain_train), "validation": len(plain_validation)},
-        "steps": [],
+        "steps": log.get("steps", []),
+        "calls": log.get("calls", 0) + 1,
     }
     print(f"loaded in {loaded_s:.0f} s; {len(train)} training, {len(validation)} validation examples", flush=True)
-    log["base"] = validate(model, tokenizer, validation, args.validation_per_condition, device, plain_validation)
-    print("base", json.dumps(log["base"]), flush=True)
+    if not resuming:
+        log["base"] = validate(model, tokenizer, validation, args.validation_per_condition, device, plain_validation)
+        print("base", json.dumps(log["base"]), flush=True)
 
     base_state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
     ceiling = log["base"]["plain"]["perplexity"] * (1 + args.max_perplexity_rise) if plain_validation else math.inf
@@ -362,17 +377,27 @@ def main(argv: list[str] | None = None) -> None:
         for parameter in tuned.parameters():
             if parameter.requires_grad:
                 parameter.data = parameter.data.float()
-        epochs = train_one(tuned, tokenizer, train, validation, (plain_train, plain_validation), args, lr, device, rng)
-        for epoch, report in epochs:
+        state = torch.load(checkpoint, weights_only=False) if resuming else None
+        epochs = train_one(
+            tuned, tokenizer, train, validation, (plain_train, plain_validation), args, lr, device, rng, state
+        )
+        for done, (epoch, report, state) in enumerate(epochs, start=1):
             log["steps"].append(report)
             report["within_perplexity_ceiling"] = report.get("plain", {}).get("perplexity", 0.0) <= ceiling
             save(tuned, args.out / f"lr{lr}-epoch{epoch}")
+            if args.stop_after_epochs:
+                torch.save(state, checkpoint)
+                if done == args.stop_after_epochs and epoch < args.epochs:
+                    log["resumable"] = f"epoch {epoch} of {args.epochs}: continue with --resume"
+                    break
+        else:
+            log.pop("resumable", None)
         model = tuned.unload()  # the base model again, without the LoRA layers
     kept = [r for r in log["steps"] if r["within_perplexity_ceiling"]] or log["steps"]
     chosen = max(kept, key=lambda r: r["product_rouge_l"])
     log["chosen"] = {k: chosen[k] for k in ("lr", "epoch", "product_rouge_l", "within_perplexity_ceiling")}
     shutil.copytree(args.out / f"lr{chosen['lr']}-epoch{chosen['epoch']}", args.out / "adapter", dirs_exist_ok=True)
-    log["seconds"] = round(time.perf_counter() - began, 1)
+    log["seconds"] = round(seconds_before + time.perf_counter() - began, 1)
     config = model.config.to_dict()
     config.pop("quantization_config", None)
     config["architectures"] = ["Gemma3ForCausalLM"]
@@ -392,11 +417,13 @@ def train_one(
     lr: float,
     device: torch.device,
     rng: random.Random,
+    resume_from: dict | None = None,
 ):
-    """Train one LoRA at ``lr``; yields (epoch, validation report) after each epoch.
+    """Train one LoRA at ``lr``; yields (epoch, validation report, state to resume from) after each epoch.
 
     With ``--plain-weight``, each step also adds the KL to the base model on a few
-    plain-text windows (a cycle through them, shuffled).
+    plain-text windows (a cycle through them, shuffled). ``resume_from`` is such a
+    state: the LoRA, optimizer, schedule and sampling carry on where it was taken.
     """
     plain_train, plain_validation = plain
     kl_on = args.plain_weight > 0 and bool(plain_train)
@@ -414,8 +441,15 @@ def train_one(
     )
     pad = tokenizer.pad_token_id or 0
     model.train()
-    step = 0
-    for epoch in range(1, args.epochs + 1):
+    step, first_epoch = 0, 1
+    if resume_from is not None:
+        model.load_state_dict(resume_from["lora"], strict=False)
+        optimizer.load_state_dict(resume_from["optimizer"])
+        scheduler.load_state_dict(resume_from["scheduler"])
+        step, first_epoch = resume_from["step"], resume_from["epoch"] + 1
+        plain_order, plain_next = resume_from["plain_order"], resume_from["plain_next"]
+        rng.setstate(resume_from["rng"])
+    for epoch in range(first_epoch, args.epochs + 1):
         epoch_began, running, running_kl = time.perf_counter(), [], []
         for batch in batches(train, args.batch, rng):
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -451,7 +485,17 @@ def train_one(
             epoch_s=round(time.perf_counter() - epoch_began, 1),
         )
         print(f"lr {lr} epoch {epoch}", json.dumps(report), flush=True)
-        yield epoch, report
+        state = {
+            "lora": {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad},
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": step,
+            "epoch": epoch,
+            "plain_order": plain_order,
+            "plain_next": plain_next,
+            "rng": rng.getstate(),
+        }
+        yield epoch, report, state
 
 
 def save(model, folder: Path) -> None:
