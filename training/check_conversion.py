@@ -12,6 +12,7 @@ often that alone happens).
 
 import argparse
 import json
+from contextlib import nullcontext
 from pathlib import Path
 
 import llama_cpp
@@ -53,13 +54,8 @@ def main(argv: list[str] | None = None) -> None:
             llm.reset()
             llm.eval(tokens)
             ours = np.asarray(llm.scores[: len(tokens)]).argmax(-1)
-            with torch.no_grad():
-                if name == "tuned":
-                    logits = tuned(input_ids=torch.tensor([tokens])).logits
-                else:
-                    with tuned.disable_adapter():
-                        logits = tuned(input_ids=torch.tensor([tokens])).logits
-            theirs = logits[0].argmax(-1).numpy()
+            with torch.no_grad(), tuned.disable_adapter() if name == "base" else nullcontext():
+                theirs = tuned(input_ids=torch.tensor([tokens])).logits[0].argmax(-1).numpy()
             agree[name] += int((ours[-args.positions :] == theirs[-args.positions :]).sum())
         total += args.positions
     report = {

@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> None:
         "chosen": log["chosen"],
         "training": {
             key: log[key]
-            for key in ("device", "torch", "train_examples", "validation_examples", "seconds", "stopped")
-            if key in log  # "stopped": why a run ended before its last epoch, where it did
+            for key in ("device", "torch", "train_examples", "validation_examples", "seconds", "resumable")
+            if key in log  # "resumable": the run stopped before its last epoch (train_adapter --stop-after-epochs)
         },
         "validation": {"base": log["base"], "epochs": log["steps"]},
         "data": {key: value for key, value in manifest.items() if key != "corpora"}

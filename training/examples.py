@@ -121,7 +121,10 @@ def plain_text(path: Path) -> str | None:
     memory does not cost plain continuation its quality.
     """
     read = document_text(path)
-    return read[0][:PLAIN_CHARS_PER_DOCUMENT] or None if read else None
+    if read is None:
+        return None
+    text, _kind = read
+    return text[:PLAIN_CHARS_PER_DOCUMENT] or None
 
 
 def write_examples(path: Path, examples: Sequence[TrainingExample]) -> None:
