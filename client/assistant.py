@@ -144,7 +144,7 @@ class CompositionAssistant:
             vector = self._embedder.embed_one(text[-self.settings.client.memory_query_chars :])
             block = self._selector.select(vector)
             self._remember(block)
-            self.engine.set_memory(block.text)
+            self.engine.set_memory(block.text, block.quotes)
             self._chosen_block = block  # only now: a reader that sees it can wait for the engine to use it
             if self.sync is not None and self.coordinator.should_request(text, vector):
                 self.sync.send_request(text[-self.settings.client.request_context_chars :])

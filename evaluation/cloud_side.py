@@ -188,6 +188,7 @@ class EvaluationCloud:
             "notes_per_request": cloud.notes_per_request,
             "note_max_tokens": cloud.note_max_tokens,
             "extractive_follow_sentences": cloud.extractive_follow_sentences,
+            "quote_max_chars": cloud.quote_max_chars,
             "retrieval_context_chars": cloud.retrieval_context_chars,
             "chunk_max_tokens": cloud.chunk_max_tokens,
             "request_context_chars": self.settings.client.request_context_chars,

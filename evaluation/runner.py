@@ -168,7 +168,7 @@ class EvaluationRunner:
             block = MemoryBlock()
         if self.cloud.holdout is Holdout.DOCUMENT and self.cloud.document_path(case.doc_id) in sources:
             raise OwnDocumentLeak(f"{case.doc_id} reached the {system} prompt of its own case")
-        engine.set_memory(block.text)
+        engine.set_memory(block.text, block.quotes)
         if spec.memory != "chunks":
             engine.prefill(case.prefix)  # done while the writer typed, or when the notes arrived
         first = engine.suggest(case.prefix)
@@ -190,7 +190,9 @@ class EvaluationRunner:
             retrieval_ms=retrieval_ms,
             drafted_tokens=first.drafted_tokens,
             accepted_draft_tokens=first.accepted_draft_tokens,
-            copy_ceiling=copy_ceiling(case.prefix, case.reference, [note.text for note in block.notes]),
+            copy_ceiling=copy_ceiling(
+                case.prefix, case.reference, [*(note.text for note in block.notes), *block.quotes]
+            ),
             notes=[note.text for note in notes],
             notes_error=notes_error,
             source_paths=sorted(set(sources)),

@@ -8,7 +8,8 @@ and once with dense and BM25 fused (``cloud.retrieval``). Reported per configura
 - content-word recall: the share of the reference's distinctive words that occur in the
   top-k chunks, and in the notes written from them;
 - copy ceiling: the share of the reference's words a copier could quote, word by word,
-  from the chunks and from the notes (evaluation/runner.py's copy_ceiling);
+  from the chunks, from the notes, and from the memory the client receives: the notes
+  and the quotes beside them (evaluation/runner.py's copy_ceiling);
 - retrieval time per request (the search alone, embedding the query included).
 
 No suggestion model runs. Prints a table and writes reports/retrieval.json. With
@@ -34,7 +35,7 @@ from cloud.cli import ingest_with_progress
 from cloud.datastore.lexical import distinctive_words
 from evaluation.cases import read_cases
 from evaluation.cloud_side import EvaluationCloud, Holdout
-from evaluation.runner import copy_ceiling
+from evaluation.runner import copy_ceiling, memory_block
 from scripts.bench_support import argument_parser, percentile, write_report
 from shared.settings import PYTHON_DOCS_DIR, RetrievalMode, WriterKind, load_settings
 
@@ -54,7 +55,9 @@ def measure(cloud: EvaluationCloud, cases: list) -> dict:
     rows = []
     for case in cases:
         retrieval = cloud.retrieve(case)  # the worker's focus and the case's hold-out, timed
-        notes = [note.text for note in cloud.notes_for(case, case.prefix).notes]
+        written = cloud.notes_for(case, case.prefix).notes
+        notes = [note.text for note in written]
+        quotes = list(memory_block(written, len(written)).quotes)  # what the client drafts from
         chunk_texts = [chunk.text for chunk in retrieval.chunks]
         rows.append(
             {
@@ -62,6 +65,8 @@ def measure(cloud: EvaluationCloud, cases: list) -> dict:
                 "note_recall": recall(case.reference, notes),
                 "chunk_copy_ceiling": copy_ceiling(case.prefix, case.reference, chunk_texts),
                 "note_copy_ceiling": copy_ceiling(case.prefix, case.reference, notes),
+                "memory_copy_ceiling": copy_ceiling(case.prefix, case.reference, notes + quotes),
+                "quote_chars": sum(len(quote) for quote in quotes),
                 "ms": retrieval.ms,
             }
         )
@@ -81,7 +86,8 @@ def main() -> None:
     cases = read_cases(args.cases)[: 5 if args.quick else None]
     results: dict[str, dict] = {}
     table = Table(title=f"Retrieval for memory requests, {len(cases)} cases ({args.cases.name})")
-    for column in ("hold-out", "retrieval", "chunk recall", "note recall", "chunk copy", "note copy", "ms p50"):
+    columns = ("chunk recall", "note recall", "chunk copy", "note copy", "memory copy", "ms p50")
+    for column in ("hold-out", "retrieval", *columns):
         table.add_column(column, justify="left" if column in ("hold-out", "retrieval") else "right")
     for holdout in holdouts:
         for mode in modes:
@@ -98,6 +104,7 @@ def main() -> None:
                 mode.value,
                 *(f"{summary[key]:.3f}" for key in ("chunk_recall", "note_recall", "chunk_copy_ceiling")),
                 f"{summary['note_copy_ceiling']:.3f}",
+                f"{summary['memory_copy_ceiling']:.3f}",
                 f"{summary['ms_p50']:.1f}",
             )
     console.print(table)

@@ -14,6 +14,7 @@ API_PREFIX = "/v1"
 MAX_CONTEXT_CHARS = 20_000
 MAX_QUERY_CHARS = 2_000
 MAX_NOTE_CHARS = 1_000
+MAX_QUOTES_PER_SOURCE = 40
 NOTE_ID_HEX_CHARS = 32
 
 
@@ -68,6 +69,12 @@ class NoteSource(_Message):
     path: str
     start: int
     end: int
+    quotes: list[Annotated[str, Field(max_length=MAX_NOTE_CHARS)]] = Field(
+        default_factory=list,
+        max_length=MAX_QUOTES_PER_SOURCE,
+        description="Sentences of the chunk, verbatim, that a writer at the request's point may type next: "
+        "the client drafts from them (not put in the prompt).",
+    )
 
 
 class MemoryNote(_Message):

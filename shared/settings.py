@@ -248,6 +248,13 @@ class CloudSettings(BaseModel):
         description="An extractive note also carries this many of the sentences that follow its own in the "
         "chunk (what another document says next), as far as note_max_tokens allows.",
     )
+    quote_max_chars: int = Field(
+        default=2500,
+        ge=0,
+        le=20_000,
+        description="Verbatim sentences of the cited chunks sent beside a request's notes, in all (0: none). "
+        "The client drafts from them; they are not in the prompt.",
+    )
     retrieval_context_chars: int = Field(
         default=1200, ge=100, description="The tail of the writer's context that retrieval reads."
     )

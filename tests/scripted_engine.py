@@ -5,7 +5,7 @@ For the TUI's layout and snapshot tests, whose subject is the screen, not the mo
 cancellation as the real engine's do; the behaviour tests keep the real engine.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from client.engine import StopReason, Suggestion
 from client.engine.suggestion_engine import CancelCheck, TextCallback
@@ -27,7 +27,7 @@ class ScriptedEngine:
     def active_memory(self) -> str:
         return self._memory
 
-    def set_memory(self, block: str) -> None:
+    def set_memory(self, block: str, quotes: Sequence[str] = ()) -> None:
         self._memory = block
 
     def wait_for_memory(self, timeout_s: float) -> bool:

@@ -48,6 +48,12 @@ def test_a_memory_request_becomes_notes_in_the_delta(server: LocalServer) -> Non
     assert delta.version == delta.latest_version == 1 and not delta.has_more
     assert len(delta.added) == status.notes_added
     assert all(note.sources[0].path.endswith(".rst.txt") for note in delta.added)
+    quotes = [(source, quote) for note in delta.added for source in note.sources for quote in source.quotes]
+    assert quotes  # the exact words beside the notes, verbatim from the chunk each source names
+    for source, quote in quotes:
+        found = server.service.datastore.search_text(quote, 20)  # the quote's own words find its chunk
+        chunk = next(chunk.text for chunk in found if chunk.chunk_id == source.chunk_id)
+        assert quote in " ".join(chunk.split())
     assert http.get("/v1/memory", params={"since": 1}).json()["added"] == []
     assert http.get("/metrics").status_code == 403  # counts over every tenant: operators only
     metrics = _client(server, "operator").get("/metrics").json()

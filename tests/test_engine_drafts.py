@@ -49,6 +49,18 @@ def test_a_note_that_holds_the_next_words_is_quoted(engines: dict[str, Suggestio
     assert not alone.text.startswith("mps(obj, indent=4, sort_keys=True)")
 
 
+def test_a_quote_beside_the_notes_is_drafted_from_without_entering_the_prompt(
+    engines: dict[str, SuggestionEngine],
+) -> None:
+    drafting = engines["drafting"]
+    drafting.set_memory("", quotes=["Use json.dumps(obj, indent=4, sort_keys=True) to pretty-print."])
+    quoted = drafting.suggest(JSON_TEXT, stop_at_sentence_end=False)
+    assert quoted.memory_tokens == 0 and quoted.accepted_draft_tokens >= 3
+    assert quoted.text.startswith("mps(obj, indent=4")
+    drafting.set_memory("")  # the quotes go with the block they came with
+    assert not drafting.suggest(JSON_TEXT, stop_at_sentence_end=False).text.startswith("mps(obj, indent=4, sort_keys")
+
+
 def test_a_draft_rejected_at_its_first_token_changes_nothing(engines: dict[str, SuggestionEngine]) -> None:
     text = "The weather in the mountains changes quickly, so the hikers"
     block = "Notes:\n- so the hikers xylophone zebra quantum walrus.\n\n"  # a match whose words the model never takes

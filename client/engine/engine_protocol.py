@@ -5,6 +5,7 @@ the TUI's layout and snapshot tests run on a scripted engine that needs no model
 the behaviour tests keep the real one.
 """
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from shared.settings import EngineSettings, KVPreset
@@ -24,7 +25,7 @@ class Engine(Protocol):
         """The memory block suggestions are made with now."""
         ...
 
-    def set_memory(self, block: str) -> None: ...
+    def set_memory(self, block: str, quotes: Sequence[str] = ()) -> None: ...
 
     def wait_for_memory(self, timeout_s: float) -> bool:
         """True once the wanted memory block can be used without a foreground prefill."""

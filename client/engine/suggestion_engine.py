@@ -16,7 +16,7 @@ import ctypes
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +116,7 @@ class SuggestionEngine:
         self._memory_lock = threading.Lock()
         self._active_memory: tuple[str, list[int]] = ("", [])
         self._wanted_memory: tuple[str, list[int]] = ("", [])
+        self._quotes: tuple[str, ...] = ()  # drafted from beside the notes; never in the prompt
         self._last_text_tokens: list[int] = []  # the writer's text as last suggested from, after BOS
         self._priority = CorePriority()
         self._prefill = BackgroundPrefill(self._new_context, settings.background_chunk_tokens, self._priority)
@@ -153,13 +154,15 @@ class SuggestionEngine:
         """The memory block suggestions are made with now (the wanted one may still be prefilling)."""
         return self._active_memory[0]
 
-    def set_memory(self, block: str) -> None:
-        """Put ``block`` before the writer's text from now on.
+    def set_memory(self, block: str, quotes: Sequence[str] = ()) -> None:
+        """Put ``block`` before the writer's text from now on, and draft from its notes and ``quotes``.
 
         With background prefill on, suggestions go on with the old block until the new
         prompt is evaluated in the spare context; otherwise the next suggestion pays
-        for re-evaluating the prompt.
+        for re-evaluating the prompt. Quotes (verbatim sentences the cloud sent beside
+        the notes) are not in the prompt, so they are used at once.
         """
+        self._quotes = tuple(quotes)
         tokens = self._llm.tokenize(block.encode("utf-8"), add_bos=False, special=False) if block else []
         with self._memory_lock:
             if self._wanted_memory[0] == block:
@@ -370,7 +373,7 @@ class SuggestionEngine:
         generated: list[int] = []
         text_before: list[int] = []  # len(boundary.text) before each generated token
         logits: np.ndarray | None = None  # the row to choose from; None: the context's last
-        notes = notes_of(self._active_memory[0]) if self.settings.copy_from_memory else []
+        notes = [*notes_of(self._active_memory[0]), *self._quotes] if self.settings.copy_from_memory else []
         earlier = text if self.settings.prompt_lookup else ""
         tried_at = -1
         text_budget = FIRST_TEXT_DRAFT_TOKENS  # tokens a draft from the writer's own text may run

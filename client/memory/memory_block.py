@@ -29,6 +29,11 @@ class MemoryBlock:
         return frozenset(note.note_id for note in self.notes)
 
     @property
+    def quotes(self) -> tuple[str, ...]:
+        """The verbatim sentences the notes' sources carry, once each: drafted from, never in the prompt."""
+        return tuple(dict.fromkeys(quote for note in self.notes for source in note.sources for quote in source.quotes))
+
+    @property
     def text(self) -> str:
         return memory_block_text([note.text for note in self.notes])
 

@@ -15,6 +15,7 @@ from typing import Protocol
 from cloud.datastore import RetrievedChunk
 from cloud.memory.memory_log import MemoryLog, NewNote
 from cloud.writers.note_writer import NoteWriter
+from cloud.writers.quotes import quotes_by_chunk
 from shared.protocol import MemoryRequest, NoteSource, RequestStatus
 from shared.settings import CloudSettings
 
@@ -72,16 +73,16 @@ class MemoryRequestProcessor:
         chunks = self.datastore.search_text(focus, self.settings.top_k_chunks)
         by_id = {chunk.chunk_id: chunk for chunk in chunks}
         written = self.writer.write_notes(focus, chunks, self.settings.notes_per_request)
-        return [
-            NewNote(
-                note.text,
-                tuple(
-                    NoteSource(chunk_id=i, path=by_id[i].path, start=by_id[i].start, end=by_id[i].end)
-                    for i in note.chunk_ids
-                ),
+        cited = [chunk for chunk in chunks if any(chunk.chunk_id in note.chunk_ids for note in written)]
+        quotes = quotes_by_chunk(focus, cited, self.settings.quote_max_chars)
+
+        def source(chunk_id: int) -> NoteSource:
+            chunk = by_id[chunk_id]
+            return NoteSource(
+                chunk_id=chunk_id, path=chunk.path, start=chunk.start, end=chunk.end, quotes=quotes.get(chunk_id, [])
             )
-            for note in written
-        ]
+
+        return [NewNote(note.text, tuple(source(i) for i in note.chunk_ids)) for note in written]
 
     def _failed(self, request_id: str, error: str) -> Attempt:
         status = self.log.request_status(request_id)
