@@ -6,7 +6,7 @@ focus, the held-out datastore, the extractive writer), once with dense retrieval
 and once with dense and BM25 fused (``cloud.retrieval``). Reported per configuration:
 
 - content-word recall: the share of the reference's distinctive words that occur in the
-  top-k chunks, and in the notes written from them;
+  top-k chunks, in the notes written from them, and in the notes with their quotes;
 - copy ceiling: the share of the reference's words a copier could quote, word by word,
   from the chunks, from the notes, and from the memory the client receives: the notes
   and the quotes beside them (evaluation/runner.py's copy_ceiling);
@@ -51,6 +51,16 @@ def recall(reference: str, texts: list[str]) -> float:
     return len(wanted & found) / len(wanted)
 
 
+SHOWN = (  # the table's figures, after the configuration
+    "chunk_recall",
+    "note_recall",
+    "memory_recall",
+    "chunk_copy_ceiling",
+    "note_copy_ceiling",
+    "memory_copy_ceiling",
+)
+
+
 def measure(cloud: EvaluationCloud, cases: list) -> dict:
     rows = []
     for case in cases:
@@ -63,6 +73,7 @@ def measure(cloud: EvaluationCloud, cases: list) -> dict:
             {
                 "chunk_recall": recall(case.reference, chunk_texts),
                 "note_recall": recall(case.reference, notes),
+                "memory_recall": recall(case.reference, notes + quotes),
                 "chunk_copy_ceiling": copy_ceiling(case.prefix, case.reference, chunk_texts),
                 "note_copy_ceiling": copy_ceiling(case.prefix, case.reference, notes),
                 "memory_copy_ceiling": copy_ceiling(case.prefix, case.reference, notes + quotes),
@@ -86,7 +97,7 @@ def main() -> None:
     cases = read_cases(args.cases)[: 5 if args.quick else None]
     results: dict[str, dict] = {}
     table = Table(title=f"Retrieval for memory requests, {len(cases)} cases ({args.cases.name})")
-    columns = ("chunk recall", "note recall", "chunk copy", "note copy", "memory copy", "ms p50")
+    columns = ("chunk recall", "note recall", "memory recall", "chunk copy", "note copy", "memory copy", "ms p50")
     for column in ("hold-out", "retrieval", *columns):
         table.add_column(column, justify="left" if column in ("hold-out", "retrieval") else "right")
     for holdout in holdouts:
@@ -102,9 +113,7 @@ def main() -> None:
             table.add_row(
                 holdout.value,
                 mode.value,
-                *(f"{summary[key]:.3f}" for key in ("chunk_recall", "note_recall", "chunk_copy_ceiling")),
-                f"{summary['note_copy_ceiling']:.3f}",
-                f"{summary['memory_copy_ceiling']:.3f}",
+                *(f"{summary[key]:.3f}" for key in SHOWN),
                 f"{summary['ms_p50']:.1f}",
             )
     console.print(table)
