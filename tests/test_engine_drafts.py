@@ -55,10 +55,10 @@ def test_a_quote_beside_the_notes_is_drafted_from_without_entering_the_prompt(
     drafting = engines["drafting"]
     drafting.set_memory("", quotes=["Use json.dumps(obj, indent=4, sort_keys=True) to pretty-print."])
     quoted = drafting.suggest(JSON_TEXT, stop_at_sentence_end=False)
-    assert quoted.memory_tokens == 0 and quoted.accepted_draft_tokens >= 3
-    assert quoted.text.startswith("mps(obj, indent=4")
+    assert quoted.memory_tokens == 0 and quoted.drafted_tokens > 0  # drafted, yet nothing added to the prompt
+    assert quoted.accepted_draft_tokens >= 1 and quoted.text.startswith("mps(")  # the model took what it agrees with
     drafting.set_memory("")  # the quotes go with the block they came with
-    assert not drafting.suggest(JSON_TEXT, stop_at_sentence_end=False).text.startswith("mps(obj, indent=4, sort_keys")
+    assert drafting.suggest(JSON_TEXT, stop_at_sentence_end=False).drafted_tokens == 0
 
 
 def test_a_draft_rejected_at_its_first_token_changes_nothing(engines: dict[str, SuggestionEngine]) -> None:
