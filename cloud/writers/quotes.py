@@ -9,7 +9,6 @@ follows them (client/engine/drafts.py). Quotes are not put in the prompt, so the
 no prefill; they only feed the drafter, which the model verifies.
 """
 
-import re
 from collections.abc import Sequence
 from itertools import pairwise
 
@@ -18,7 +17,6 @@ from cloud.datastore.lexical import distinctive_words
 from cloud.writers.sentences import prose_sentences
 from shared.protocol import MAX_NOTE_CHARS, MAX_QUOTES_PER_SOURCE
 
-_WORD = re.compile(r"\S+")
 MIN_QUOTE_WORDS = 4
 
 
@@ -34,14 +32,13 @@ def quotes_by_chunk(focus: str, chunks: Sequence[RetrievedChunk], max_chars: int
     per word of its length: short, dense spans first. Sentences sharing nothing are
     never quoted.
     """
-    focus_words = [word.casefold() for word in _WORD.findall(focus)]
-    focus_pairs = _pairs(focus_words)
+    focus_pairs = _pairs(focus.casefold().split())
     focus_terms = set(distinctive_words(focus))
     scored: list[tuple[float, int, int, str]] = []  # (score, chunk order, sentence order, quote)
     for chunk_at, chunk in enumerate(chunks):
         for sentence_at, sentence in enumerate(prose_sentences(chunk.text)):
             quote = " ".join(sentence.split())
-            words = [word.casefold() for word in _WORD.findall(quote)]
+            words = quote.casefold().split()
             if len(words) < MIN_QUOTE_WORDS or len(quote) > MAX_NOTE_CHARS:
                 continue
             shared = 2 * len(_pairs(words) & focus_pairs) + len(set(distinctive_words(quote)) & focus_terms)
