@@ -3,7 +3,8 @@
 On the real model's shapes (Gemma 3 270M: 4 query heads over one KV head of 256
 dimensions), for each KV preset, a prompt batch of 512 queries at 1k-4k positions and a
 decode step (one query) at 64-4k positions: the op's output on the default path (tiled,
-with the patch; split over positions for an F16 decode) against ggml's reference path
+with the patch; for a decode, split over positions, and with the patch the query heads of
+a quantized KV head taken together) against ggml's reference path
 (one query at a time, what quantized K/V always took before the patch), within the
 tolerance of ggml's own flash-attention tests (test-backend-ops: NMSE 5e-4).
 """
@@ -66,3 +67,7 @@ def test_the_installed_llama_cpp_has_the_patch() -> None:
     tiled = attention(q, k, v, mask, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, reference=False)
     reference = attention(q, k, v, mask, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, reference=True)
     assert not np.array_equal(tiled, reference), "scripts/setup did not apply patches/ to llama.cpp"
+    q, k, v, mask = prompt_batch(1024, seed=0, queries=1)
+    grouped = attention(q, k, v, mask, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, reference=False)
+    reference = attention(q, k, v, mask, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, reference=True)
+    assert not np.array_equal(grouped, reference), "the installed llama.cpp lacks the patch's grouped decode"
