@@ -2,7 +2,8 @@
 """Benchmark low-bit attention: prompt and decode speed per KV preset, with our llama.cpp patch and without.
 
 patches/llama.cpp/ gives quantized K/V the tiled flash-attention path that upstream
-keeps for F16. ``GGML_FA_QUANTIZED_TILES=0`` turns it off in the same build, so both
+keeps for F16, and a decode path that takes the query heads of a KV head together.
+``GGML_FA_QUANTIZED_TILES=0`` turns both off in the same build, so both
 run side by side here, each in a process of its own (ggml reads the setting once).
 For every preset: prompt tok/s of a cold prefill at 512, 1k, 2k and 4k tokens, and
 decode tok/s at 64 and 1,700 tokens of context (the best of 3 rounds of 32 tokens);
@@ -50,6 +51,12 @@ def greedy_next(llm: llama_cpp.Llama) -> int:
     return int(logits.argmax())
 
 
+def cold_start(llm: llama_cpp.Llama) -> None:
+    """Forget every evaluated token, so the next eval prefills from nothing."""
+    llm.reset()
+    llm._ctx.kv_cache_clear()
+
+
 def measure(preset: KVPreset, prompts: tuple[int, ...], runs: int) -> dict[str, float]:
     """Prompt tok/s (median of ``runs`` documents, nothing reused) and decode tok/s for one preset."""
     llm = llama_cpp.Llama(
@@ -67,8 +74,7 @@ def measure(preset: KVPreset, prompts: tuple[int, ...], runs: int) -> dict[str, 
         for n in prompts:
             rates = []
             for tokens in docs[:runs]:
-                llm.reset()
-                llm._ctx.kv_cache_clear()
+                cold_start(llm)
                 began = time.perf_counter()
                 llm.eval(tokens[:n])
                 rates.append(n / (time.perf_counter() - began))
@@ -76,8 +82,7 @@ def measure(preset: KVPreset, prompts: tuple[int, ...], runs: int) -> dict[str, 
         for context in DECODE_CONTEXTS:
             rates = []
             for _ in range(DECODE_ROUNDS):
-                llm.reset()
-                llm._ctx.kv_cache_clear()
+                cold_start(llm)
                 llm.eval(docs[0][:context])
                 began = time.perf_counter()
                 for _ in range(DECODE_TOKENS):

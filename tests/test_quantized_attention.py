@@ -63,11 +63,8 @@ def test_a_decode_step_agrees_with_the_reference(preset: str, positions: int) ->
 
 def test_the_installed_llama_cpp_has_the_patch() -> None:
     """Unpatched, quantized K/V take the reference path either way: the outputs would be bit for bit the same."""
-    q, k, v, mask = prompt_batch(1024, seed=0)
-    tiled = attention(q, k, v, mask, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, reference=False)
-    reference = attention(q, k, v, mask, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, reference=True)
-    assert not np.array_equal(tiled, reference), "scripts/setup did not apply patches/ to llama.cpp"
-    q, k, v, mask = prompt_batch(1024, seed=0, queries=1)
-    grouped = attention(q, k, v, mask, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, reference=False)
-    reference = attention(q, k, v, mask, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, reference=True)
-    assert not np.array_equal(grouped, reference), "the installed llama.cpp lacks the patch's grouped decode"
+    for queries, path in ((PROMPT_QUERIES, "tiled prompt"), (1, "grouped decode")):
+        q, k, v, mask = prompt_batch(1024, seed=0, queries=queries)
+        patched = attention(q, k, v, mask, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, reference=False)
+        reference = attention(q, k, v, mask, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, reference=True)
+        assert not np.array_equal(patched, reference), f"scripts/setup did not apply patches/ to llama.cpp (its {path} path)"
