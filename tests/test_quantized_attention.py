@@ -67,4 +67,5 @@ def test_the_installed_llama_cpp_has_the_patch() -> None:
         q, k, v, mask = prompt_batch(1024, seed=0, queries=queries)
         patched = attention(q, k, v, mask, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, reference=False)
         reference = attention(q, k, v, mask, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, reference=True)
-        assert not np.array_equal(patched, reference), f"scripts/setup did not apply patches/ to llama.cpp (its {path} path)"
+        missing = f"scripts/setup did not apply patches/ to llama.cpp (its {path} path)"
+        assert not np.array_equal(patched, reference), missing
