@@ -30,7 +30,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from client.engine.kv_cache import llama_kv_options
+from client.engine.kv_cache import llama_kv_options, sync_prefix
 from scripts.bench_support import argument_parser, write_report
 from shared.corpus import read_prose
 from shared.model_files import default_gguf_path
@@ -77,12 +77,8 @@ def prompt_rate(llm: llama_cpp.Llama, tokens: list[int]) -> float:
 
 
 def decode_rate(llm: llama_cpp.Llama, context: list[int]) -> float:
-    """tok/s of greedy decoding after ``context``; a context already cached is reused, not evaluated again."""
-    if llm.n_tokens < len(context) or llm.input_ids[: len(context)].tolist() != context:
-        cold_start(llm)
-        llm.eval(context)
-    llm.n_tokens = len(context) - 1  # eval() drops the earlier round's tokens from the cache first
-    llm.eval(context[-1:])
+    """tok/s of greedy decoding after ``context``; the cached part of it is reused, as the engine does."""
+    sync_prefix(llm, context, chunk_tokens=512, cancelled=lambda: False)
     began = time.perf_counter()
     for _ in range(DECODE_TOKENS):
         llm.eval([greedy_next(llm)])
