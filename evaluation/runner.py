@@ -52,6 +52,7 @@ SYSTEM_SPECS = {
     "hybrid-stale": SystemSpec("stale"),
     "rag": SystemSpec("chunks"),
     "oracle": SystemSpec("oracle"),
+    "oracle-copy": SystemSpec("oracle", copy_from_memory=True),
 }
 SYSTEMS = tuple(SYSTEM_SPECS)
 SUGGESTION_TOKENS = 32  # about the reference's length, as in the paper

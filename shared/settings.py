@@ -124,6 +124,23 @@ class EngineSettings(BaseModel):
         description="A note's token is quoted when the model gives it at least "
         "this probability (its own first choice always is).",
     )
+    quote_at_sentence_start: bool = Field(
+        default=True,
+        description="Where a new sentence begins (nothing typed to match), score the notes' first "
+        "tokens in a batch each and quote the one the model finds likely enough (quote_min_logprob).",
+    )
+    quote_score_tokens: int = Field(
+        default=6, ge=2, le=16, description="Tokens of each note scored at a sentence start."
+    )
+    quote_candidates: int = Field(
+        default=4, ge=1, le=16, description="Notes scored at a sentence start: those whose first token is likeliest."
+    )
+    quote_min_logprob: float = Field(
+        default=-1.0,
+        le=0.0,
+        description="A note is quoted at a sentence start when its scored tokens' mean log-probability "
+        "is at least this (nats per token).",
+    )
     background_chunk_tokens: int = Field(
         default=96,
         ge=1,

@@ -1,6 +1,6 @@
 """Finding drafts: what a note, or the writer's earlier text, says comes after the words before the cursor."""
 
-from client.engine.drafts import DraftSource, find_draft, notes_of
+from client.engine.drafts import DraftSource, at_sentence_start, find_draft, notes_of
 from evaluation.runner import copy_ceiling
 
 NOTE = "Use json.dumps(obj, indent=4, sort_keys=True) to pretty-print."
@@ -43,3 +43,12 @@ def test_the_copy_ceiling_counts_the_reference_words_a_copier_could_take() -> No
     assert copy_ceiling("Intro. ", reference, []) == 0.0
     assert copy_ceiling("Intro. ", reference, ["The default timeout is 30 s and can be raised."]) > 0.7
     assert copy_ceiling("Intro. ", reference, ["Unrelated words entirely here."]) == 0.0
+
+
+def test_a_sentence_start_is_where_nothing_of_a_new_sentence_is_typed() -> None:
+    assert at_sentence_start("It ends here. ")
+    assert at_sentence_start('He said "yes." ')
+    assert at_sentence_start("A heading\n")
+    assert not at_sentence_start("It ends here.")  # the space is the writer's next key
+    assert not at_sentence_start("It goes on ")
+    assert not at_sentence_start("e.g.x")

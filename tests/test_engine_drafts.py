@@ -88,3 +88,24 @@ def test_drafting_stops_at_the_suggestion_boundary_and_when_cancelled(engines: d
     pieces: list[str] = []
     cancelled = drafting.suggest(JSON_TEXT, on_text=pieces.append, should_cancel=lambda: len(pieces) >= 1)
     assert cancelled.stop_reason is StopReason.CANCELLED and len(pieces) == 1  # within one token, draft or not
+
+
+def test_at_a_sentence_start_the_note_that_continues_the_text_is_quoted(model_cache: Path) -> None:
+    notes = (
+        "Notes:\n- The array module defines an object type which can compactly represent an array of basic values.\n"
+        "- If no interface option is given, -i is implied and sys.argv[0] is an empty string.\n"
+        "- Use json.dumps(obj, indent=4, sort_keys=True) to pretty-print.\n\n"
+    )
+    text = (
+        "Command line\n\nAn interface option terminates the list of options consumed by the interpreter; "
+        "all consecutive arguments end up in sys.argv. "
+    )
+    drafting = SuggestionEngine(EngineSettings(background_prefill=False, max_suggestion_tokens=24), model_cache)
+    drafting.set_memory(notes)  # the memory adapter on, as in the product: the base model does not read notes
+    quoted = drafting.suggest(text, stop_at_sentence_end=False)
+    assert quoted.text.startswith("If no interface option is given")  # scored above "The array module ..."
+    drafting.settings = drafting.settings.model_copy(update={"quote_at_sentence_start": False})
+    try:
+        assert not drafting.suggest(text, stop_at_sentence_end=False).text.startswith("If no interface option")
+    finally:
+        drafting.close()

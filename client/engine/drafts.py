@@ -14,6 +14,7 @@ from enum import StrEnum
 
 _WORD_START = re.compile(r"(?<!\S)\S")
 _DRAFT_END = re.compile(r"[.!?](?=\s|$)|\n")
+_SENTENCE_START = re.compile(r"(?:[.!?:][\"')\]]*[ \t]+|\n\s*)$")
 MAX_MATCH_WORDS = 12
 TAIL_CHARS = 400  # how far back from the cursor a match may start
 
@@ -33,6 +34,11 @@ class Draft:
 def notes_of(memory_block: str) -> list[str]:
     """The notes of a memory block as the engine lays it out (``- note`` lines)."""
     return [line[2:] for line in memory_block.splitlines() if line.startswith("- ")]
+
+
+def at_sentence_start(before_cursor: str) -> bool:
+    """True where a new sentence or line begins: nothing of it is typed yet, so nothing can match a note."""
+    return bool(_SENTENCE_START.search(before_cursor[-TAIL_CHARS:]))
 
 
 def find_draft(

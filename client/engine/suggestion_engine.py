@@ -25,7 +25,7 @@ import numpy as np
 
 from client.engine.adapter_file import adapter_for
 from client.engine.background_prefill import BackgroundPrefill, CorePriority, PrefillJob
-from client.engine.drafts import Draft, DraftSource, find_draft, notes_of
+from client.engine.drafts import Draft, DraftSource, at_sentence_start, find_draft, notes_of
 from client.engine.incremental_tokenizer import IncrementalTokenizer, cuts_are_token_stable
 from client.engine.kv_cache import decode_with_logits, kv_bytes_per_token, llama_kv_options, sync_prefix
 from client.engine.suggestion_boundary import BoundaryRules, StopReason, SuggestionBoundary
@@ -401,6 +401,9 @@ class SuggestionEngine:
                 draft = find_draft(
                     text + boundary.text, notes, self.settings.draft_min_match_chars, DRAFT_MAX_CHARS, earlier
                 )
+                if draft is None and not generated and notes and self.settings.quote_at_sentence_start:
+                    row = logits = row.copy()  # scoring decodes: llama.cpp's logits buffer is overwritten
+                    draft = self._sentence_start_quote(text, notes, remaining, row)
                 budget = self.settings.draft_max_tokens
                 if draft is not None and draft.source is DraftSource.TEXT:
                     budget = text_budget
@@ -478,6 +481,39 @@ class SuggestionEngine:
             return None
         return tokens
 
+    def _sentence_start_quote(self, text: str, notes: list[str], remaining: bytes, row: np.ndarray) -> Draft | None:
+        """At a sentence start, the note the model finds likeliest to come next, if likely enough.
+
+        Nothing of the new sentence is typed, so no note can match. Each candidate's first
+        ``quote_score_tokens`` are evaluated in one batch after the prompt (then dropped),
+        and the note whose tokens have the highest mean log-probability is the draft, if
+        that mean reaches ``quote_min_logprob``. The first token alone does not tell notes
+        apart (many begin with "The"); a few tokens do.
+        """
+        if not at_sentence_start(text):
+            return None
+        settings, llm = self.settings, self._llm
+        first_logprobs = _log_softmax(row)
+        scored = []
+        for note in dict.fromkeys(notes):
+            tokens = llm.tokenize(remaining + note.encode("utf-8"), add_bos=False, special=False)
+            tokens = tokens[: settings.quote_score_tokens]
+            if len(tokens) >= 2:
+                scored.append((float(first_logprobs[tokens[0]]), note, tokens))
+        scored.sort(key=lambda item: item[0], reverse=True)
+        best_mean, best_note = settings.quote_min_logprob, None
+        for first, note, tokens in scored[: settings.quote_candidates]:
+            if first < best_mean * len(tokens) or llm.n_tokens + len(tokens) >= llm.n_ctx():
+                continue  # even certain later tokens could not lift its mean above the best
+            rows = decode_with_logits(llm, tokens[:-1])
+            llm.decoded_tokens += len(tokens) - 1
+            llm.n_tokens -= len(tokens) - 1  # scored only: the next eval overwrites this KV
+            later = _log_softmax(rows)[np.arange(len(tokens) - 1), tokens[1:]]
+            mean = (first + float(later.sum())) / len(tokens)
+            if mean >= best_mean:
+                best_mean, best_note = mean, note
+        return Draft(best_note, DraftSource.MEMORY, 0) if best_note is not None else None
+
     def _draft_min_probability(self, source: DraftSource) -> float | None:
         """A note's token is taken when it is the model's own choice or at least ``copy_min_probability``
         likely (quoting); a token from the writer's text only when it is the model's choice (speed alone)."""
@@ -516,6 +552,12 @@ class SuggestionEngine:
 class DraftStats:
     drafted: int = 0  # draft tokens sent to verification
     accepted: int = 0  # of them, taken into the suggestion
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log-probabilities of a row of logits (or of each row)."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def _acceptable(logits: np.ndarray, token: int, min_probability: float | None) -> bool:
