@@ -125,9 +125,11 @@ class EngineSettings(BaseModel):
         "this probability (its own first choice always is).",
     )
     quote_at_sentence_start: bool = Field(
-        default=True,
+        default=False,
         description="Where a new sentence begins (nothing typed to match), score the notes' first "
-        "tokens in a batch each and quote the one the model finds likely enough (quote_min_logprob).",
+        "tokens in a batch each and quote the one the model finds likely enough (quote_min_logprob). "
+        "Off: on 50 evaluation cases it lifted oracle-copy ROUGE-L 0.493 to 0.515 but not hybrid-copy "
+        "(0.160 vs 0.163).",
     )
     quote_score_tokens: int = Field(
         default=6, ge=2, le=16, description="Tokens of each note scored at a sentence start."

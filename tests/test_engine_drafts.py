@@ -100,7 +100,9 @@ def test_at_a_sentence_start_the_note_that_continues_the_text_is_quoted(model_ca
         "Command line\n\nAn interface option terminates the list of options consumed by the interpreter; "
         "all consecutive arguments end up in sys.argv. "
     )
-    drafting = SuggestionEngine(EngineSettings(background_prefill=False, max_suggestion_tokens=24), model_cache)
+    drafting = SuggestionEngine(
+        EngineSettings(background_prefill=False, max_suggestion_tokens=24, quote_at_sentence_start=True), model_cache
+    )
     drafting.set_memory(notes)  # the memory adapter on, as in the product: the base model does not read notes
     quoted = drafting.suggest(text, stop_at_sentence_end=False)
     assert quoted.text.startswith("If no interface option is given")  # scored above "The array module ..."
