@@ -7,7 +7,11 @@ keeps for F16, and a decode path that takes the query heads of a KV head togethe
 run side by side here, each in a process of its own (ggml reads the setting once).
 For every preset: prompt tok/s of a cold prefill at 512, 1k, 2k and 4k tokens, and
 decode tok/s at 64 and 1,700 tokens of context (the best of 5 rounds of 32 tokens, the presets taking turns);
-each also as a ratio to F16 in the same run. Prints a table and writes reports/attention.json.
+each also as a ratio to F16 in the same run. The attention op alone, on the model's
+shapes and free of the rest of a model step (whose matrix products are most of it and
+move the end-to-end rates by ±10% on shared cores): a 512-query prompt batch over 1k
+and 2k positions, in queries/s, and a decode step over 1,700 and 4,096, in steps/s.
+Prints a table and writes reports/attention.json.
 
     .venv/bin/python scripts/bench_attention.py            # about 8 minutes on 2 cores
     .venv/bin/python scripts/bench_attention.py --quick    # 512 and 1k prompts, f16 and q8q4
@@ -32,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from client.engine.kv_cache import llama_kv_options, sync_prefix
 from scripts.bench_support import argument_parser, write_report
+from scripts.ggml_attention import KV_TYPES, attention_inputs, attention_ms
 from shared.corpus import read_prose
 from shared.model_files import default_gguf_path
 from shared.settings import PYTHON_DOCS_DIR, EngineSettings, KVPreset, load_settings
@@ -42,6 +47,10 @@ DECODE_TOKENS = 32
 DECODE_ROUNDS = 5  # the best round: a shared 2-core machine slows single rounds by 10-30%
 DOCUMENTS = ["reference/datamodel", "library/functions", "library/stdtypes"]  # each over 4k tokens
 SETTINGS = {"patched": "1", "unpatched": "0"}  # GGML_FA_QUANTIZED_TILES
+OP_PROMPT_POSITIONS = (1024, 2048)  # a 512-query batch at each
+OP_DECODE_POSITIONS = (1700, 4096)
+OP_QUERIES = 512
+OP_ROUNDS = 3  # the best round's median, the presets taking turns
 console = Console()
 
 
@@ -113,10 +122,33 @@ def worker(presets: list[KVPreset], prompts: tuple[int, ...], runs: int) -> None
                     rates[name].append(decode_rate(llm, docs[0][:context]))
             for name in models:
                 rows[name][f"decode_tok_s_{context}"] = max(rates[name])
+        for name, op_rates in attention_op_rates(list(models), quick=runs == 1).items():
+            rows[name] |= op_rates
         print(json.dumps(rows))
     finally:
         for llm in models.values():
             llm.close()
+
+
+def attention_op_rates(presets: list[str], quick: bool) -> dict[str, dict[str, float]]:
+    """The flash-attention op alone per preset: prompt queries/s and decode steps/s, this process's setting."""
+    shapes = [
+        ("op_prompt_tok_s", n, OP_QUERIES, 3 if quick else 10) for n in OP_PROMPT_POSITIONS[: 1 if quick else None]
+    ]
+    shapes += [("op_decode_tok_s", n, 1, 50 if quick else 300) for n in OP_DECODE_POSITIONS[: 1 if quick else None]]
+    rows: dict[str, dict[str, float]] = {name: {} for name in presets}
+    threads = EngineSettings().n_threads
+    for key, positions, queries, runs in shapes:
+        q, k, v, mask = attention_inputs(positions, queries, seed=positions)
+        best = {name: float("inf") for name in presets}
+        for _ in range(OP_ROUNDS):
+            for name in presets:
+                k_type, v_type = KV_TYPES[name]
+                ms = attention_ms(q, k, v, mask, k_type, v_type, reference=False, runs=runs, threads=threads)
+                best[name] = min(best[name], ms)
+        for name in presets:
+            rows[name][f"{key}_{positions}"] = queries * 1000 / best[name]
+    return rows
 
 
 def main() -> None:
@@ -157,16 +189,16 @@ def main() -> None:
 def print_table(report: dict) -> None:
     first = next(iter(report["presets"].values()))["patched"]
     keys = [key for key in first if key != "vs_f16"]
-    table = Table(title="attention: tok/s (and × f16 in the same setting)")
+    table = Table(title="attention: tok/s of the model, and queries/s of the op alone (× f16 in the same setting)")
     table.add_column("preset")
     table.add_column("llama.cpp")
     for key in keys:
-        table.add_column(key.replace("_tok_s_", " @"), justify="right")
+        table.add_column(key.replace("_tok_s_", " @").replace("op_", "op "), justify="right")
     for preset, entry in report["presets"].items():
         for setting, row in entry.items():
             ratios = row["vs_f16"]
             table.add_row(preset, setting, *(f"{row[key]:.0f} ({ratios.get(key, float('nan')):.2f}×)" for key in keys))
-    Console(width=180).print(table)
+    Console(width=240).print(table)
 
 
 if __name__ == "__main__":

@@ -401,7 +401,13 @@ class SuggestionEngine:
                 draft = find_draft(
                     text + boundary.text, notes, self.settings.draft_min_match_chars, DRAFT_MAX_CHARS, earlier
                 )
-                if draft is None and not generated and notes and self.settings.quote_at_sentence_start:
+                if (
+                    draft is None
+                    and not generated
+                    and notes
+                    and self.settings.quote_at_sentence_start
+                    and at_sentence_start(text)
+                ):
                     row = logits = row.copy()  # scoring decodes: llama.cpp's logits buffer is overwritten
                     draft = self._sentence_start_quote(text, notes, remaining, row)
                 budget = self.settings.draft_max_tokens
@@ -482,7 +488,7 @@ class SuggestionEngine:
         return tokens
 
     def _sentence_start_quote(self, text: str, notes: list[str], remaining: bytes, row: np.ndarray) -> Draft | None:
-        """At a sentence start, the note the model finds likeliest to come next, if likely enough.
+        """At a sentence start (the caller checks), the note the model finds likeliest next, if likely enough.
 
         Nothing of the new sentence is typed, so no note can match. Each candidate's first
         ``quote_score_tokens`` are evaluated in one batch after the prompt (then dropped),
@@ -490,8 +496,6 @@ class SuggestionEngine:
         that mean reaches ``quote_min_logprob``. The first token alone does not tell notes
         apart (many begin with "The"); a few tokens do.
         """
-        if not at_sentence_start(text):
-            return None
         settings, llm = self.settings, self._llm
         first_logprobs = _log_softmax(row)
         scored = []
@@ -505,8 +509,7 @@ class SuggestionEngine:
         for first, note, tokens in scored[: settings.quote_candidates]:
             if first < best_mean * len(tokens) or llm.n_tokens + len(tokens) >= llm.n_ctx():
                 continue  # even certain later tokens could not lift its mean above the best
-            rows = decode_with_logits(llm, tokens[:-1])
-            llm.decoded_tokens += len(tokens) - 1
+            rows = self._eval_all(tokens[:-1])
             llm.n_tokens -= len(tokens) - 1  # scored only: the next eval overwrites this KV
             later = _log_softmax(rows)[np.arange(len(tokens) - 1), tokens[1:]]
             mean = (first + float(later.sum())) / len(tokens)

@@ -2,13 +2,17 @@
 
 The test of our llama.cpp patch needs the op alone, as ggml's own test-backend-ops
 checks it: an end-to-end comparison of logits would amplify every rounding through 18
-layers. ``attention`` runs the op either the default way (our tiled path for quantized
+layers. The attention benchmark times it alone too, free of the rest of a model step.
+``attention`` runs the op either the default way (our tiled path for quantized
 K/V) or with ggml's reference flag set, which forces the one-query-at-a-time path that
 quantized K/V always took before the patch.
 """
 
 import ctypes
 import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -16,6 +20,24 @@ import llama_cpp
 import numpy as np
 
 GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0 = 0, 1, 2, 8  # ggml.h's enum ggml_type
+HEADS, DIM = 4, 256  # Gemma 3 270M: 4 query heads over one KV head of 256 dimensions
+KV_TYPES = {  # the engine's KV presets (client/engine/kv_cache.py): K type, V type
+    "f16": (GGML_TYPE_F16, GGML_TYPE_F16),
+    "q8": (GGML_TYPE_Q8_0, GGML_TYPE_Q8_0),
+    "q8q4": (GGML_TYPE_Q8_0, GGML_TYPE_Q4_0),
+    "q4": (GGML_TYPE_Q4_0, GGML_TYPE_Q4_0),
+}
+
+
+def attention_inputs(positions: int, queries: int, seed: int) -> tuple[np.ndarray, ...]:
+    """Q, K, V and the causal mask of the last ``queries`` tokens of a ``positions``-token context."""
+    rng = np.random.default_rng(seed)
+    q = rng.standard_normal((HEADS, queries, DIM), dtype=np.float32)
+    k = rng.standard_normal((positions, DIM), dtype=np.float32)
+    v = rng.standard_normal((positions, DIM), dtype=np.float32)
+    query_positions = np.arange(positions - queries, positions)[:, None]
+    mask = np.where(np.arange(positions)[None, :] <= query_positions, 0.0, -np.inf).astype(np.float32)
+    return q, k, v, mask
 
 
 class _InitParams(ctypes.Structure):
@@ -69,6 +91,44 @@ def attention(
     K and V are stored as ``k_type`` / ``v_type`` (quantized by ggml itself); the result
     is [queries, heads, dim], as ggml lays it out.
     """
+    with _attention_op(q, k, v, mask, k_type, v_type, reference) as run:
+        return run()
+
+
+def attention_ms(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    mask: np.ndarray,
+    k_type: int,
+    v_type: int,
+    reference: bool,
+    runs: int,
+    threads: int = 2,
+) -> float:
+    """The op's median time in milliseconds over ``runs`` computations of one graph (the benchmark's figure)."""
+    with _attention_op(q, k, v, mask, k_type, v_type, reference, threads) as run:
+        run()  # warm: the first computation pages in the work buffer
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            run()
+            times.append((time.perf_counter() - start) * 1000)
+        return float(np.median(times))
+
+
+@contextmanager
+def _attention_op(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    mask: np.ndarray,
+    k_type: int,
+    v_type: int,
+    reference: bool,
+    threads: int = 2,
+) -> Iterator[Callable[[], np.ndarray]]:
+    """The op's graph, built once; yields a function that computes it and returns the result."""
     base, cpu = _libraries()
     heads, queries, dim = q.shape
     positions = k.shape[0]
@@ -92,13 +152,17 @@ def attention(
         out = base.ggml_flash_attn_ext(context, q_tensor, *stored, mask_tensor, 1.0 / np.sqrt(dim), 0.0, 0.0)
         graph = base.ggml_new_graph(context)
         base.ggml_build_forward_expand(graph, out)
-        plan = cpu.ggml_graph_plan(graph, 2, None)
+        plan = cpu.ggml_graph_plan(graph, threads, None)
         work = ctypes.create_string_buffer(max(plan.work_size, 1))
         plan.work_data = ctypes.cast(work, ctypes.c_void_p)
         plan.use_ref = reference
-        assert cpu.ggml_graph_compute(graph, ctypes.byref(plan)) == 0, "ggml_graph_compute failed"
-        result = np.empty((queries, heads, dim), dtype=np.float32)
-        ctypes.memmove(result.ctypes.data, base.ggml_get_data(out), result.nbytes)
-        return result
+
+        def run() -> np.ndarray:
+            assert cpu.ggml_graph_compute(graph, ctypes.byref(plan)) == 0, "ggml_graph_compute failed"
+            result = np.empty((queries, heads, dim), dtype=np.float32)
+            ctypes.memmove(result.ctypes.data, base.ggml_get_data(out), result.nbytes)
+            return result
+
+        yield run
     finally:
         base.ggml_free(context)
