@@ -13,7 +13,7 @@ move the end-to-end rates by ±10% on shared cores): a 512-query prompt batch ov
 and 2k positions, in queries/s, and a decode step over 1,700 and 4,096, in steps/s.
 Prints a table and writes reports/attention.json.
 
-    .venv/bin/python scripts/bench_attention.py            # about 8 minutes on 2 cores
+    .venv/bin/python scripts/bench_attention.py            # about 10 minutes on 2 cores
     .venv/bin/python scripts/bench_attention.py --quick    # 512 and 1k prompts, f16 and q8q4
 """
 
@@ -98,7 +98,8 @@ def worker(presets: list[KVPreset], prompts: tuple[int, ...], runs: int) -> None
     """One setting of GGML_FA_QUANTIZED_TILES (this process's): a JSON object of rows per preset on stdout.
 
     Every preset's model is open at once and the presets take turns within each round,
-    so a slow spell of a shared machine falls on all of them, not on one preset's figures.
+    each round starting with the next preset, so a slow spell of a shared machine (or
+    whatever going first costs) falls on all of them, not on one preset's figures.
     """
     n_ctx = max(*prompts, *DECODE_CONTEXTS) + DECODE_TOKENS + 32
     models = {str(preset): open_model(preset, n_ctx) for preset in presets}
@@ -108,18 +109,19 @@ def worker(presets: list[KVPreset], prompts: tuple[int, ...], runs: int) -> None
             first.tokenize(read_prose(PYTHON_DOCS_DIR / f"{name}.rst.txt").encode(), add_bos=True) for name in DOCUMENTS
         ]
         rows: dict[str, dict[str, float]] = {name: {} for name in models}
+        names = list(models)
         for n in prompts:
             rates: dict[str, list[float]] = {name: [] for name in models}
-            for tokens in docs[:runs]:
-                for name, llm in models.items():
-                    rates[name].append(prompt_rate(llm, tokens[:n]))
+            for turn, tokens in enumerate(docs[:runs]):
+                for name in names[turn % len(names) :] + names[: turn % len(names)]:  # no preset always first
+                    rates[name].append(prompt_rate(models[name], tokens[:n]))
             for name in models:
                 rows[name][f"prompt_tok_s_{n}"] = statistics.median(rates[name])
         for context in DECODE_CONTEXTS:
             rates = {name: [] for name in models}
-            for _ in range(DECODE_ROUNDS):
-                for name, llm in models.items():
-                    rates[name].append(decode_rate(llm, docs[0][:context]))
+            for turn in range(DECODE_ROUNDS):
+                for name in names[turn % len(names) :] + names[: turn % len(names)]:
+                    rates[name].append(decode_rate(models[name], docs[0][:context]))
             for name in models:
                 rows[name][f"decode_tok_s_{context}"] = max(rates[name])
         for name, op_rates in attention_op_rates(list(models), quick=runs == 1).items():
@@ -158,7 +160,7 @@ def main() -> None:
     args = parser.parse_args()
     presets = [KVPreset(name) for name in ("f16,q8q4" if args.quick else args.presets).split(",")]
     prompts = PROMPT_TOKENS[:2] if args.quick else PROMPT_TOKENS
-    runs = 1 if args.quick else 2
+    runs = 1 if args.quick else len(DOCUMENTS)  # prompts: the median over the documents
     if args.worker:
         worker(presets, prompts, runs)
         return
