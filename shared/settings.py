@@ -79,6 +79,12 @@ class EngineSettings(BaseModel):
         description="Evaluate a new memory block in a second llama context while suggestions go on "
         "from the old one, and switch when it is ready (a cold 1k-token prompt takes about 4 s).",
     )
+    suggestions_lend_to_prefill: bool = Field(
+        default=True,
+        description="A suggestion that has shown its first text lets one waiting background-prefill "
+        "chunk run before its next token, so a new memory block is prefilled even while the writer "
+        "types faster than suggestions finish.",
+    )
     memory_adapter: bool = Field(
         default=True,
         description="Apply the shipped memory adapter (a LoRA trained to read the memory block); "

@@ -24,12 +24,20 @@ logger = logging.getLogger(__name__)
 
 
 class CorePriority:
-    """Suggestions first: background chunks run only when no suggestion runs or waits."""
+    """Suggestions first: background chunks run only when no suggestion runs or waits.
+
+    A suggestion may lend its turn: one waiting chunk runs, then the suggestion goes on.
+    Without that, a writer who types faster than suggestions finish keeps a suggestion
+    running at all times and a new memory block never gets its prefill.
+    """
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._foreground = 0  # suggestions running or waiting
         self._background_running = False
+        self._background_waiting = 0
+        self._lent = False  # a running suggestion lets the next waiting chunk go first
+        self._chunks_done = 0
 
     @contextmanager
     def foreground(self) -> Iterator[None]:
@@ -47,15 +55,34 @@ class CorePriority:
     @contextmanager
     def background(self) -> Iterator[None]:
         with self._changed:
-            while self._foreground:
+            self._background_waiting += 1
+            while self._foreground and not self._lent:
                 self._changed.wait()
+            self._background_waiting -= 1
+            self._lent = False
             self._background_running = True
         try:
             yield
         finally:
             with self._changed:
                 self._background_running = False
+                self._chunks_done += 1
                 self._changed.notify_all()
+
+    def lend_turn(self) -> None:
+        """From inside ``foreground()``: run one waiting background chunk to its end, if any.
+
+        Not when another suggestion waits (a newer keystroke goes first), so the lender's
+        next token waits at most one chunk.
+        """
+        with self._changed:
+            if not self._background_waiting or self._foreground > 1:
+                return
+            done = self._chunks_done
+            self._lent = True
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self._chunks_done > done or (self._lent and not self._background_waiting))
+            self._lent = False
 
 
 @dataclass(frozen=True)
@@ -158,11 +185,26 @@ class BackgroundPrefill(Generic[ContextT]):
                     self._state.notify_all()
 
     def _prefill(self, spare: ContextT, job: PrefillJob) -> bool:
-        """Evaluate the job's prompt in the spare context; False if a newer job or close stopped it."""
+        """Evaluate the job's prompt in the spare context; False if a newer job or close stopped it.
+
+        A newer job for the same block whose prompt still holds the next chunk (the writer
+        typed on) does not stop it: every keystroke makes a newer job, and a chunk that
+        waited for its turn only to give it up would starve the prefill. The newer job
+        then needs only its new words.
+        """
 
         def stop_or_wait() -> bool:
             with self._state:
-                return self._closed or self._job is not job
+                newest = self._job
+                if self._closed or newest is None:
+                    return True
+                if newest is job:
+                    return False
+                next_chunk_end = min(spare.n_tokens + self._chunk_tokens, len(job.prompt))
+                return (
+                    newest.memory_text != job.memory_text
+                    or shared_prefix_length(newest.prompt, job.prompt) < next_chunk_end
+                )
 
         reused = sync_prefix(spare, job.prompt, self._chunk_tokens, stop_or_wait, self._priority.background)
         return reused is not None
