@@ -22,7 +22,7 @@ def _waiting_chunk(priority: CorePriority, log: list[str]) -> threading.Thread:
 
 
 def test_a_chunk_waits_for_the_suggestion_and_runs_when_it_lends_its_turn() -> None:
-    priority, log = CorePriority(), []
+    priority, log = CorePriority(), list[str]()
     with priority.foreground():
         chunk = _waiting_chunk(priority, log)
         assert log == []  # the suggestion holds the cores
@@ -40,7 +40,7 @@ def test_lending_with_no_chunk_waiting_returns_at_once() -> None:
 
 
 def test_a_newer_suggestion_waiting_keeps_the_turn_from_the_chunk() -> None:
-    priority, log = CorePriority(), []
+    priority, log = CorePriority(), list[str]()
     newer_holds, newer_done = threading.Event(), threading.Event()
 
     def newer_suggestion() -> None:
