@@ -81,9 +81,9 @@ class EngineSettings(BaseModel):
     )
     suggestions_lend_to_prefill: bool = Field(
         default=True,
-        description="A suggestion that has shown its first text lets one waiting background-prefill "
-        "chunk run before its next token, so a new memory block is prefilled even while the writer "
-        "types faster than suggestions finish.",
+        description="Once a suggestion has shown its first text, a waiting background-prefill chunk "
+        "runs before each of its next tokens, so a new memory block is prefilled even while the writer "
+        "types faster than suggestions finish (the suggestion's tail streams slower until it is).",
     )
     memory_adapter: bool = Field(
         default=True,

@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 class CorePriority:
     """Suggestions first: background chunks run only when no suggestion runs or waits.
 
-    A suggestion may lend its turn: one waiting chunk runs, then the suggestion goes on.
+    A suggestion may lend its turn between tokens: one waiting chunk runs, then the
+    suggestion goes on.
     Without that, a writer who types faster than suggestions finish keeps a suggestion
     running at all times and a new memory block never gets its prefill.
     """

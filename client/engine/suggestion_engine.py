@@ -377,7 +377,6 @@ class SuggestionEngine:
         earlier = text if self.settings.prompt_lookup else ""
         tried_at = -1
         text_budget = FIRST_TEXT_DRAFT_TOKENS  # tokens a draft from the writer's own text may run
-        lent = False  # whether this suggestion has let a memory-prefill chunk run
 
         def emit(token: int, piece: bytes) -> bool:
             """Add one token to the suggestion; True when the suggestion is complete."""
@@ -446,9 +445,8 @@ class SuggestionEngine:
             if llm.n_tokens + 1 >= llm.n_ctx():
                 boundary.end(StopReason.CONTEXT_FULL)
                 break
-            if times[1] is not None and not lent and self.settings.suggestions_lend_to_prefill:
-                lent = True  # once per suggestion, after the writer sees its start
-                self._priority.lend_turn()
+            if times[1] is not None and self.settings.suggestions_lend_to_prefill:
+                self._priority.lend_turn()  # between tokens, once the writer sees the suggestion's start
             llm.eval([token])
             logits = None
         return times[0], times[1]
