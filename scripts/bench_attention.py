@@ -13,7 +13,7 @@ move the end-to-end rates by ±10% on shared cores): a 512-query prompt batch ov
 and 2k positions, in queries/s, and a decode step over 1,700 and 4,096, in steps/s.
 Prints a table and writes reports/attention.json.
 
-    .venv/bin/python scripts/bench_attention.py            # about 10 minutes on 2 cores
+    .venv/bin/python scripts/bench_attention.py            # about 12 minutes on 2 cores
     .venv/bin/python scripts/bench_attention.py --quick    # 512 and 1k prompts, f16 and q8q4
 """
 
