@@ -34,9 +34,9 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from client.engine.kv_cache import llama_kv_options, sync_prefix
+from client.engine.kv_cache import KV_CACHE_TYPES, llama_kv_options, sync_prefix
 from scripts.bench_support import argument_parser, write_report
-from scripts.ggml_attention import KV_TYPES, attention_inputs, attention_ms
+from scripts.ggml_attention import attention_inputs, attention_op, median_ms
 from shared.corpus import read_prose
 from shared.model_files import default_gguf_path
 from shared.settings import PYTHON_DOCS_DIR, EngineSettings, KVPreset, load_settings
@@ -94,7 +94,7 @@ def decode_rate(llm: llama_cpp.Llama, context: list[int]) -> float:
     return DECODE_TOKENS / (time.perf_counter() - began)
 
 
-def worker(presets: list[KVPreset], prompts: tuple[int, ...], runs: int) -> None:
+def worker(presets: list[KVPreset], prompts: tuple[int, ...], quick: bool) -> None:
     """One setting of GGML_FA_QUANTIZED_TILES (this process's): a JSON object of rows per preset on stdout.
 
     Every preset's model is open at once and the presets take turns within each round,
@@ -102,6 +102,7 @@ def worker(presets: list[KVPreset], prompts: tuple[int, ...], runs: int) -> None
     whatever going first costs) falls on all of them, not on one preset's figures.
     """
     n_ctx = max(*prompts, *DECODE_CONTEXTS) + DECODE_TOKENS + 32
+    runs = 1 if quick else len(DOCUMENTS)  # prompts: the median over the documents
     models = {str(preset): open_model(preset, n_ctx) for preset in presets}
     try:
         first = next(iter(models.values()))
@@ -113,23 +114,29 @@ def worker(presets: list[KVPreset], prompts: tuple[int, ...], runs: int) -> None
         for n in prompts:
             rates: dict[str, list[float]] = {name: [] for name in models}
             for turn, tokens in enumerate(docs[:runs]):
-                for name in names[turn % len(names) :] + names[: turn % len(names)]:  # no preset always first
+                for name in taking_turns(names, turn):
                     rates[name].append(prompt_rate(models[name], tokens[:n]))
             for name in models:
                 rows[name][f"prompt_tok_s_{n}"] = statistics.median(rates[name])
         for context in DECODE_CONTEXTS:
             rates = {name: [] for name in models}
             for turn in range(DECODE_ROUNDS):
-                for name in names[turn % len(names) :] + names[: turn % len(names)]:
+                for name in taking_turns(names, turn):
                     rates[name].append(decode_rate(models[name], docs[0][:context]))
             for name in models:
                 rows[name][f"decode_tok_s_{context}"] = max(rates[name])
-        for name, op_rates in attention_op_rates(list(models), quick=runs == 1).items():
+        for name, op_rates in attention_op_rates(list(models), quick).items():
             rows[name] |= op_rates
         print(json.dumps(rows))
     finally:
         for llm in models.values():
             llm.close()
+
+
+def taking_turns(names: list[str], turn: int) -> list[str]:
+    """``names`` in the order of round ``turn``: each round starts with the next, so none is always first."""
+    start = turn % len(names)
+    return names[start:] + names[:start]
 
 
 def attention_op_rates(presets: list[str], quick: bool) -> dict[str, dict[str, float]]:
@@ -145,9 +152,9 @@ def attention_op_rates(presets: list[str], quick: bool) -> dict[str, dict[str, f
         best = {name: float("inf") for name in presets}
         for _ in range(OP_ROUNDS):
             for name in presets:
-                k_type, v_type = KV_TYPES[name]
-                ms = attention_ms(q, k, v, mask, k_type, v_type, reference=False, runs=runs, threads=threads)
-                best[name] = min(best[name], ms)
+                k_type, v_type = KV_CACHE_TYPES[KVPreset(name)]
+                with attention_op(q, k, v, mask, k_type, v_type, reference=False, threads=threads) as run:
+                    best[name] = min(best[name], median_ms(run, runs))
         for name in presets:
             rows[name][f"{key}_{positions}"] = queries * 1000 / best[name]
     return rows
@@ -160,9 +167,8 @@ def main() -> None:
     args = parser.parse_args()
     presets = [KVPreset(name) for name in ("f16,q8q4" if args.quick else args.presets).split(",")]
     prompts = PROMPT_TOKENS[:2] if args.quick else PROMPT_TOKENS
-    runs = 1 if args.quick else len(DOCUMENTS)  # prompts: the median over the documents
     if args.worker:
-        worker(presets, prompts, runs)
+        worker(presets, prompts, args.quick)
         return
     results: dict[str, dict] = {}
     for setting, value in SETTINGS.items():

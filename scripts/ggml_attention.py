@@ -21,12 +21,6 @@ import numpy as np
 
 GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_Q4_0, GGML_TYPE_Q8_0 = 0, 1, 2, 8  # ggml.h's enum ggml_type
 HEADS, DIM = 4, 256  # Gemma 3 270M: 4 query heads over one KV head of 256 dimensions
-KV_TYPES = {  # the engine's KV presets (client/engine/kv_cache.py): K type, V type
-    "f16": (GGML_TYPE_F16, GGML_TYPE_F16),
-    "q8": (GGML_TYPE_Q8_0, GGML_TYPE_Q8_0),
-    "q8q4": (GGML_TYPE_Q8_0, GGML_TYPE_Q4_0),
-    "q4": (GGML_TYPE_Q4_0, GGML_TYPE_Q4_0),
-}
 
 
 def attention_inputs(positions: int, queries: int, seed: int) -> tuple[np.ndarray, ...]:
@@ -91,34 +85,23 @@ def attention(
     K and V are stored as ``k_type`` / ``v_type`` (quantized by ggml itself); the result
     is [queries, heads, dim], as ggml lays it out.
     """
-    with _attention_op(q, k, v, mask, k_type, v_type, reference) as run:
+    with attention_op(q, k, v, mask, k_type, v_type, reference) as run:
         return run()
 
 
-def attention_ms(
-    q: np.ndarray,
-    k: np.ndarray,
-    v: np.ndarray,
-    mask: np.ndarray,
-    k_type: int,
-    v_type: int,
-    reference: bool,
-    runs: int,
-    threads: int = 2,
-) -> float:
-    """The op's median time in milliseconds over ``runs`` computations of one graph (the benchmark's figure)."""
-    with _attention_op(q, k, v, mask, k_type, v_type, reference, threads) as run:
-        run()  # warm: the first computation pages in the work buffer
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            run()
-            times.append((time.perf_counter() - start) * 1000)
-        return float(np.median(times))
+def median_ms(run: Callable[[], object], runs: int) -> float:
+    """The median time in milliseconds of ``runs`` calls of ``run``, after one to warm up (the benchmark's figure)."""
+    run()  # the first computation pages in the work buffer
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times))
 
 
 @contextmanager
-def _attention_op(
+def attention_op(
     q: np.ndarray,
     k: np.ndarray,
     v: np.ndarray,

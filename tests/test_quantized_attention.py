@@ -12,7 +12,9 @@ tolerance of ggml's own flash-attention tests (test-backend-ops: NMSE 5e-4).
 import numpy as np
 import pytest
 
-from scripts.ggml_attention import GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, KV_TYPES, attention, attention_inputs
+from client.engine.kv_cache import KV_CACHE_TYPES
+from scripts.ggml_attention import GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, attention, attention_inputs
+from shared.settings import KVPreset
 
 FLASH_ATTENTION_NMSE = 5e-4  # ggml's tests/test-backend-ops.cpp, test_flash_attn_ext::max_nmse_err
 PROMPT_QUERIES = 512
@@ -23,9 +25,9 @@ def nmse(found: np.ndarray, expected: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("positions", [1024, 2048, 4096])
-@pytest.mark.parametrize("preset", list(KV_TYPES))
-def test_the_tiled_path_agrees_with_the_reference(preset: str, positions: int) -> None:
-    k_type, v_type = KV_TYPES[preset]
+@pytest.mark.parametrize("preset", list(KVPreset))
+def test_the_tiled_path_agrees_with_the_reference(preset: KVPreset, positions: int) -> None:
+    k_type, v_type = KV_CACHE_TYPES[preset]
     q, k, v, mask = attention_inputs(positions, PROMPT_QUERIES, seed=positions)
     tiled = attention(q, k, v, mask, k_type, v_type, reference=False)
     reference = attention(q, k, v, mask, k_type, v_type, reference=True)
@@ -34,9 +36,9 @@ def test_the_tiled_path_agrees_with_the_reference(preset: str, positions: int) -
 
 
 @pytest.mark.parametrize("positions", [64, 1700, 4096])
-@pytest.mark.parametrize("preset", list(KV_TYPES))
-def test_a_decode_step_agrees_with_the_reference(preset: str, positions: int) -> None:
-    k_type, v_type = KV_TYPES[preset]
+@pytest.mark.parametrize("preset", list(KVPreset))
+def test_a_decode_step_agrees_with_the_reference(preset: KVPreset, positions: int) -> None:
+    k_type, v_type = KV_CACHE_TYPES[preset]
     q, k, v, mask = attention_inputs(positions, 1, seed=positions)
     decoded = attention(q, k, v, mask, k_type, v_type, reference=False)
     reference = attention(q, k, v, mask, k_type, v_type, reference=True)
@@ -44,10 +46,10 @@ def test_a_decode_step_agrees_with_the_reference(preset: str, positions: int) ->
     assert nmse(decoded, reference) <= FLASH_ATTENTION_NMSE
 
 
-@pytest.mark.parametrize("preset", list(KV_TYPES))
-def test_a_decode_step_over_a_sliding_window_agrees_with_the_reference(preset: str) -> None:
+@pytest.mark.parametrize("preset", list(KVPreset))
+def test_a_decode_step_over_a_sliding_window_agrees_with_the_reference(preset: KVPreset) -> None:
     """Gemma 3's local layers see the last 512 positions: whole blocks of masked positions are skipped."""
-    k_type, v_type = KV_TYPES[preset]
+    k_type, v_type = KV_CACHE_TYPES[preset]
     q, k, v, mask = attention_inputs(1700, 1, seed=3)
     mask[:, : 1700 - 512] = -np.inf
     decoded = attention(q, k, v, mask, k_type, v_type, reference=False)
