@@ -25,6 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -49,7 +50,9 @@ class Variant:
 
 DEFAULTS = Variant("defaults", "hybrid")  # runs client, hybrid and hybrid-copy: the baselines
 VARIANTS = (
-    Variant("6 notes a request, 8 in the prompt", "hybrid", {"cloud.notes_per_request": "6", "client.notes_in_prompt": "8"}),
+    Variant(
+        "6 notes a request, 8 in the prompt", "hybrid", {"cloud.notes_per_request": "6", "client.notes_in_prompt": "8"}
+    ),
     Variant("notes carry the next sentence", "hybrid", {"cloud.extractive_follow_sentences": "1"}),
     Variant("quote every drafted token", "hybrid-copy", {"engine.copy_min_probability": "0.0"}),
     Variant("quote at probability 0.02", "hybrid-copy", {"engine.copy_min_probability": "0.02"}),
@@ -85,7 +88,11 @@ def compared(variant: dict, baseline: dict, system: str) -> dict[str, dict]:
     for metric in METRICS:
         ours, theirs = per_case(variant, system, metric), per_case(baseline, system, metric)
         diffs = [a - b for a, b in zip(ours, theirs, strict=True)]
-        row[metric] = {"mean": statistics.fmean(ours), "delta": statistics.fmean(diffs), "ci95": bootstrap_interval(diffs)}
+        row[metric] = {
+            "mean": statistics.fmean(ours),
+            "delta": statistics.fmean(diffs),
+            "ci95": bootstrap_interval(diffs),
+        }
     return row
 
 
@@ -101,13 +108,24 @@ def main() -> None:
             cases = Path(work) / "cases.jsonl"
             cases.write_text("".join(args.cases.read_text().splitlines(keepends=True)[:3]))
         with console.status("the defaults: client, hybrid, hybrid-copy"):
-            baseline = run_eval(args.corpus, cases, ["client", "hybrid", "hybrid-copy"], {}, Path(work) / "defaults.json")
-        rows = {DEFAULTS.name: {"system": "hybrid", "overrides": {}, **compared(baseline, baseline, "hybrid")}}
-        rows["defaults, quoting"] = {"system": "hybrid-copy", "overrides": {}, **compared(baseline, baseline, "hybrid-copy")}
+            baseline = run_eval(
+                args.corpus, cases, ["client", "hybrid", "hybrid-copy"], {}, Path(work) / "defaults.json"
+            )
+        rows: dict[str, dict[str, Any]] = {}
+        rows[DEFAULTS.name] = {"system": "hybrid", "overrides": {}, **compared(baseline, baseline, "hybrid")}
+        rows["defaults, quoting"] = {
+            "system": "hybrid-copy",
+            "overrides": {},
+            **compared(baseline, baseline, "hybrid-copy"),
+        }
         for at, variant in enumerate(variants):
             with console.status(f"{variant.name} ({at + 1}/{len(variants)})"):
                 report = run_eval(args.corpus, cases, [variant.system], variant.overrides, Path(work) / f"{at}.json")
-            rows[variant.name] = {"system": variant.system, "overrides": variant.overrides, **compared(report, baseline, variant.system)}
+            rows[variant.name] = {
+                "system": variant.system,
+                "overrides": variant.overrides,
+                **compared(report, baseline, variant.system),
+            }
     client = {metric: statistics.fmean(per_case(baseline, "client", metric)) for metric in METRICS}
     table = Table(title=f"Memory settings, {len(baseline['per_case'])} cases, document held out")
     for column in ("variant", "system", "ROUGE-L", "Δ ROUGE-L [95%]", "keystrokes saved", "Δ keystrokes [95%]"):

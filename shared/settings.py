@@ -182,6 +182,7 @@ class WriterKind(StrEnum):
     QWEN = "qwen"  # the packaged Qwen2.5-Coder-0.5B-Instruct, embedded, asked through its chat template
     OPENAI = "openai"  # any OpenAI-compatible completions endpoint (vLLM, llama.cpp's server, ...)
     EXTRACTIVE = "extractive"  # no LLM: the most relevant retrieved sentences
+    PASSAGES = "passages"  # no LLM: the retrieved passages themselves, cut to a note's size
 
 
 class OpenAIEndpoint(StrEnum):

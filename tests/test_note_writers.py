@@ -1,4 +1,4 @@
-"""Note validation (LLM output is untrusted) and the extractive writer on real chunks."""
+"""Note validation (LLM output is untrusted), the extractive and the passage writers on real chunks."""
 
 from pathlib import Path
 
@@ -8,8 +8,10 @@ from cloud.datastore import Datastore, RetrievedChunk
 from cloud.writers.extractive_writer import ExtractiveNoteWriter
 from cloud.writers.llm_writer import EXAMPLES
 from cloud.writers.note_writer import NoteValidator, is_grounded, normalized
+from cloud.writers.passage_writer import PassageNoteWriter, passage
 from cloud.writers.sentences import prose_sentences, statements
 from shared.embeddings import WordPieceCounter
+from shared.protocol import MAX_NOTE_CHARS
 from shared.settings import CloudSettings
 
 
@@ -106,3 +108,20 @@ def test_an_extractive_note_can_carry_what_its_source_says_next(embedder) -> Non
     short = NoteValidator(max_tokens=14, count_tokens=WordPieceCounter().count)
     [cut] = ExtractiveNoteWriter(embedder, short, follow_sentences=1).write_notes(focus, [chunk], 1)
     assert cut.text == alone.text  # what follows is dropped, whole, when it would not fit
+
+
+def test_passages_are_the_retrieved_chunks_on_one_line_cut_at_a_sentence(ingested_data: Path, embedder) -> None:
+    store = Datastore(ingested_data, CloudSettings(data_dir=ingested_data), embedder)
+    chunks = store.search_text("To remove an item from a list given its index", 4)
+    store.close()
+    notes = PassageNoteWriter().write_notes("ignored: retrieval already chose", chunks, 3)
+    assert [note.chunk_ids for note in notes] == [(chunk.chunk_id,) for chunk in chunks[:3]]
+    for note, chunk in zip(notes, chunks, strict=False):
+        assert "\n" not in note.text and len(note.text) <= MAX_NOTE_CHARS
+        assert note.text.split() == " ".join(chunk.text.split()).split()[: len(note.text.split())]
+
+
+def test_a_long_passage_ends_at_its_last_whole_sentence() -> None:
+    text = "First sentence here. Second one.\nThird sentence that runs past the limit."
+    assert passage(text, max_chars=40) == "First sentence here. Second one."
+    assert passage("no sentence end at all in this text", max_chars=20) == "no sentence end at"

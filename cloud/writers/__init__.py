@@ -1,9 +1,10 @@
-"""Memory writers: an LLM (embedded base or instruct model, or OpenAI-compatible) or the extractive baseline."""
+"""Memory writers: an LLM (embedded or OpenAI-compatible), the extractive baseline, or the passages themselves."""
 
 from cloud.writers.extractive_writer import ExtractiveNoteWriter
 from cloud.writers.instruct_writer import InstructNoteWriter
 from cloud.writers.llm_writer import EXAMPLES, LLMNoteWriter
 from cloud.writers.note_writer import FallbackNoteWriter, NoteValidator, NoteWriter
+from cloud.writers.passage_writer import PassageNoteWriter
 from shared.embeddings import WordPieceCounter, sentence_embedder
 from shared.model_files import check_gguf, default_gguf_path, qwen_gguf_path
 from shared.settings import Settings, WriterKind
@@ -18,6 +19,8 @@ def make_writer(settings: Settings, kind: WriterKind | None = None) -> NoteWrite
     extractive = ExtractiveNoteWriter(embedder, validator, cloud.extractive_follow_sentences)
     if kind is WriterKind.EXTRACTIVE:
         return extractive
+    if kind is WriterKind.PASSAGES:
+        return PassageNoteWriter()
     llm_writer: NoteWriter
     if kind in (WriterKind.EMBEDDED, WriterKind.QWEN):
         from cloud.llm.embedded import EmbeddedLLM  # loads llama.cpp: only when used
