@@ -46,7 +46,7 @@ from scripts.bench_support import argument_parser, percentile, serving_files, wr
 from shared.corpus import read_prose
 from shared.embeddings import SentenceEmbedder
 from shared.onnx_embedder import OnnxEmbedder
-from shared.protocol import MemoryDelta, MemoryNote, NoteSource
+from shared.protocol import MAX_NOTE_CHARS, MemoryDelta, MemoryNote, NoteSource
 from shared.settings import PYTHON_DOCS_DIR, EmbeddingPrecision, EngineSettings, load_settings
 
 console = Console()
@@ -242,6 +242,16 @@ def bench_sync(work: Path, onnx: OnnxEmbedder, corpus: Path, contexts: list[str]
     }
 
 
+def passage_of(sentences: list[str], chars: int = MAX_NOTE_CHARS) -> str:
+    """Consecutive sentences up to a note's size, as the passages writer's notes are."""
+    text = ""
+    for sentence in sentences:
+        if len(text) + len(sentence) + 1 > chars:
+            break
+        text = f"{text} {sentence}".strip()
+    return text
+
+
 def bench_memory_switch(
     cache_dir: Path, corpus: Path, sentences: list[str], window_s: float, text_chars: int = SWITCH_TEXT_CHARS
 ) -> dict:
@@ -254,20 +264,25 @@ def bench_memory_switch(
         ).text
         for b in range(2)
     ]
+    passages = MemoryBlock(
+        tuple(LocalNote(f"p{i}", 2, passage_of(sentences[100 + 40 * i :]), ()) for i in range(NOTES_PER_BLOCK))
+    ).text  # what the passages writer sends: a retrieved chunk's worth of text a note
     rows = {}
-    for label, background, switch in [
-        ("steady", True, False),
-        ("switch, background prefill", True, True),
-        ("switch, no background prefill", False, True),
+    for label, background, switch_to in [
+        ("steady", True, None),
+        ("switch, background prefill", True, blocks[1]),
+        ("switch, no background prefill", False, blocks[1]),
+        ("switch to passages, background prefill", True, passages),
     ]:
+        switch = switch_to is not None
         engine = SuggestionEngine(EngineSettings(background_prefill=background, n_threads=THREADS), cache_dir)
         engine.suggest(text)
         engine.set_memory(blocks[0])
         engine.wait_for_memory(timeout_s=120)
         engine.suggest(text)  # warm: block A and the text cached
         typed = text
-        if switch:
-            engine.set_memory(blocks[1])
+        if switch_to is not None:
+            engine.set_memory(switch_to)
         started, first_ms, switched_at, word = time.perf_counter(), [], None, 0
         while time.perf_counter() - started < window_s:
             time.sleep(TYPING_PAUSE_S)
@@ -275,7 +290,7 @@ def bench_memory_switch(
             word += 1
             result = engine.suggest(typed, max_tokens=8)
             first_ms.append(result.first_token_ms if result.first_token_ms is not None else result.total_ms)
-            if switch and switched_at is None and engine.active_memory == blocks[1]:
+            if switch and switched_at is None and engine.active_memory == switch_to:
                 switched_at = time.perf_counter() - started
         rows[label] = {
             "suggestions": len(first_ms),

@@ -217,7 +217,11 @@ class CloudSettings(BaseModel):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)
-    llm: WriterKind = WriterKind.EMBEDDED
+    llm: WriterKind = Field(
+        default=WriterKind.PASSAGES,
+        description="passages (the retrieved chunks as notes) lifts suggestions the most on the held-out "
+        "evaluation (docs/evaluation.md); an LLM writer is there for a stronger model behind openai.",
+    )
     llm_model_path: Path | None = Field(
         default=None, description="GGUF for the embedded writer; empty means the packaged Gemma 3 270M."
     )
@@ -265,7 +269,7 @@ class CloudSettings(BaseModel):
         description="dense: embeddings alone; hybrid: embeddings and BM25 fused (finds exact names and options).",
     )
     top_k_chunks: int = Field(default=4, ge=1, le=50)
-    notes_per_request: int = Field(default=3, ge=1, le=20)
+    notes_per_request: int = Field(default=4, ge=1, le=20, description="As many as the client puts in a prompt.")
     note_max_tokens: int = Field(default=60, ge=8, le=200)
     extractive_follow_sentences: int = Field(
         default=0,

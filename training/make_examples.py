@@ -3,8 +3,8 @@
     python -m training.make_examples --out ~/.cache/hybridrag/training/examples [--seed 0]
 
 Each corpus's training-split sample is ingested into a datastore of its own (once,
-incrementally), and notes are written by the cloud's extractive writer, as the
-evaluation's are. Documents are split by a second hash into training and validation,
+incrementally), and notes are written by the cloud's default writer (``--writer`` to
+choose another), as the evaluation's are. Documents are split by a second hash into training and validation,
 so validation scores text the training never saw. Writes ``train.jsonl``,
 ``validation.jsonl`` and ``manifest.json`` (corpora, package versions, documents,
 counts, seed), and ``plain.jsonl``/``plain_validation.jsonl``: the same documents' plain
@@ -57,10 +57,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cuts-per-document", type=int, default=CUTS_PER_DOCUMENT)
+    parser.add_argument(
+        "--writer", type=WriterKind, choices=list(WriterKind), help="who writes the notes (default: cloud.llm)"
+    )
     args = parser.parse_args(argv)
     settings = Settings()
     embedder = chunk_embedder(settings)
-    writer = make_writer(settings, WriterKind.EXTRACTIVE)
+    writer = make_writer(settings, args.writer or settings.cloud.llm)
     work = settings.cache_dir / "training"
     train: list[TrainingExample] = []
     validation: list[TrainingExample] = []
