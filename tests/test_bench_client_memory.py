@@ -26,5 +26,6 @@ def test_quick_benchmark_writes_client_memory_report(tmp_path: Path, client_cach
         "steady",
         "switch, background prefill",
         "switch, no background prefill",
+        "switch to passages, background prefill",
     }
     assert "first token in the" in run.stdout
