@@ -274,7 +274,6 @@ def bench_memory_switch(
         ("switch, no background prefill", False, blocks[1]),
         ("switch to passages, background prefill", True, passages),
     ]:
-        switch = switch_to is not None
         engine = SuggestionEngine(EngineSettings(background_prefill=background, n_threads=THREADS), cache_dir)
         engine.suggest(text)
         engine.set_memory(blocks[0])
@@ -290,7 +289,7 @@ def bench_memory_switch(
             word += 1
             result = engine.suggest(typed, max_tokens=8)
             first_ms.append(result.first_token_ms if result.first_token_ms is not None else result.total_ms)
-            if switch and switched_at is None and engine.active_memory == switch_to:
+            if switch_to is not None and switched_at is None and engine.active_memory == switch_to:
                 switched_at = time.perf_counter() - started
         rows[label] = {
             "suggestions": len(first_ms),

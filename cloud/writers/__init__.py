@@ -13,14 +13,14 @@ from shared.settings import Settings, WriterKind
 def make_writer(settings: Settings, kind: WriterKind | None = None) -> NoteWriter:
     """The writer the settings ask for, falling back to extractive notes if so configured."""
     cloud = settings.cloud
-    embedder = sentence_embedder(settings)
     kind = kind or cloud.llm
+    if kind is WriterKind.PASSAGES:
+        return PassageNoteWriter()  # no model to load
+    embedder = sentence_embedder(settings)
     validator = NoteValidator(cloud.note_max_tokens, WordPieceCounter().count, [note for _, note in EXAMPLES])
     extractive = ExtractiveNoteWriter(embedder, validator, cloud.extractive_follow_sentences)
     if kind is WriterKind.EXTRACTIVE:
         return extractive
-    if kind is WriterKind.PASSAGES:
-        return PassageNoteWriter()
     llm_writer: NoteWriter
     if kind in (WriterKind.EMBEDDED, WriterKind.QWEN):
         from cloud.llm.embedded import EmbeddedLLM  # loads llama.cpp: only when used
