@@ -19,8 +19,15 @@ No suggestion model runs. Prints a table and writes reports/retrieval.json. With
     .venv/bin/python scripts/bench_retrieval.py --quick         # 5 cases
     .venv/bin/python scripts/bench_retrieval.py --writer qwen --holdout document \
         --cases reports/eval.cases.jsonl --out reports/retrieval_qwen.json
+
+Tuning the retrieval focus (how much of the text before the cursor is the query) is
+done on the training split, never on the evaluation's cases:
+
+    .venv/bin/python scripts/bench_retrieval.py --writer passages --holdout document \
+        --training-cases 100 --context-chars 400 700 1200 --out reports/retrieval_focus.json
 """
 
+import itertools
 import statistics
 import sys
 from pathlib import Path
@@ -33,10 +40,11 @@ sys.path.insert(0, str(ROOT))
 
 from cloud.cli import ingest_with_progress
 from cloud.datastore.lexical import distinctive_words
-from evaluation.cases import read_cases
+from evaluation.cases import EvalCase, make_cases, read_cases
 from evaluation.cloud_side import EvaluationCloud, Holdout
 from evaluation.runner import copy_ceiling, memory_block
 from scripts.bench_support import argument_parser, percentile, write_report
+from shared.document_split import is_eval_document
 from shared.settings import PYTHON_DOCS_DIR, RetrievalMode, WriterKind, load_settings
 
 console = Console()
@@ -59,6 +67,12 @@ SHOWN = {  # the table's figures after the configuration: column, summary key
     "note copy": "note_copy_ceiling",
     "memory copy": "memory_copy_ceiling",
 }
+
+
+def training_cases(corpus: Path, count: int) -> list[EvalCase]:
+    """``count`` cases from documents of the training split, for tuning without looking at the evaluation's."""
+    made = make_cases(corpus, count * 4, seed=11, eval_split_only=False)
+    return [case for case in made if not is_eval_document(case.doc_id)][:count]
 
 
 def measure(cloud: EvaluationCloud, cases: list) -> dict:
@@ -91,35 +105,51 @@ def main() -> None:
     parser.add_argument("--cases", type=Path, default=ROOT / "reports" / "eval100.cases.jsonl")
     parser.add_argument("--writer", type=WriterKind, default=WriterKind.EXTRACTIVE, choices=list(WriterKind))
     parser.add_argument("--holdout", type=Holdout, choices=list(Holdout), help="one setting (default: both)")
+    parser.add_argument("--training-cases", type=int, metavar="N", help="N cases of the training split, not --cases")
+    parser.add_argument(
+        "--context-chars",
+        type=int,
+        nargs="+",
+        metavar="C",
+        help="retrieval focus sizes to compare (default: the setting)",
+    )
     args = parser.parse_args()
     holdouts = [args.holdout] if args.holdout else list(Holdout)
     modes = list(RetrievalMode) if args.writer is WriterKind.EXTRACTIVE else [load_settings().cloud.retrieval]
-    cases = read_cases(args.cases)[: 5 if args.quick else None]
+    focus_sizes = args.context_chars or [load_settings().cloud.retrieval_context_chars]
+    if args.training_cases:
+        cases, cases_name = training_cases(args.corpus, args.training_cases), "training split, seed 11"
+    else:
+        cases, cases_name = read_cases(args.cases), args.cases.name
+    cases = cases[: 5 if args.quick else None]
     results: dict[str, dict] = {}
-    table = Table(title=f"Retrieval for memory requests, {len(cases)} cases ({args.cases.name})")
-    for column in ("hold-out", "retrieval", *SHOWN, "ms p50"):
+    table = Table(title=f"Retrieval for memory requests, {len(cases)} cases ({cases_name})")
+    for column in ("hold-out", "retrieval", "focus", *SHOWN, "ms p50"):
         table.add_column(column, justify="left" if column in ("hold-out", "retrieval") else "right")
-    for holdout in holdouts:
-        for mode in modes:
-            settings = load_settings(cloud={"retrieval": mode})
-            cloud = EvaluationCloud(settings, args.corpus, args.writer, holdout)
-            try:
-                ingest_with_progress(cloud.datastore, cloud.corpus)
-                summary = measure(cloud, cases)
-            finally:
-                cloud.close()
-            results[f"{holdout.value}/{mode.value}"] = summary
-            table.add_row(
-                holdout.value,
-                mode.value,
-                *(f"{summary[key]:.3f}" for key in SHOWN.values()),
-                f"{summary['ms_p50']:.1f}",
-            )
+    for holdout, mode, focus_chars in itertools.product(holdouts, modes, focus_sizes):
+        settings = load_settings(cloud={"retrieval": mode, "retrieval_context_chars": focus_chars})
+        cloud = EvaluationCloud(settings, args.corpus, args.writer, holdout)
+        try:
+            ingest_with_progress(cloud.datastore, cloud.corpus)
+            summary = measure(cloud, cases)
+        finally:
+            cloud.close()
+        key = f"{holdout.value}/{mode.value}" + (f"/focus {focus_chars}" if args.context_chars else "")
+        results[key] = summary | {"retrieval_context_chars": focus_chars}
+        table.add_row(
+            holdout.value,
+            mode.value,
+            str(focus_chars),
+            *(f"{summary[key]:.3f}" for key in SHOWN.values()),
+            f"{summary['ms_p50']:.1f}",
+        )
     console.print(table)
     report = {
         "what": "retrieval for memory requests: content-word recall and copy ceiling of chunks and notes",
         "cases": len(cases),
-        "cases_file": str(args.cases.relative_to(ROOT) if args.cases.is_relative_to(ROOT) else args.cases),
+        "cases_file": cases_name
+        if args.training_cases
+        else str(args.cases.relative_to(ROOT) if args.cases.is_relative_to(ROOT) else args.cases),
         "corpus": str(args.corpus),
         "writer": args.writer.value,
         "quick": args.quick,
