@@ -24,7 +24,7 @@ Tuning the retrieval focus (how much of the text before the cursor is the query)
 done on the training split, never on the evaluation's cases:
 
     .venv/bin/python scripts/bench_retrieval.py --writer passages --holdout document \
-        --training-cases 100 --context-chars 400 700 1200 --out reports/retrieval_focus.json
+        --training-cases 100 --context-chars 300 500 800 1200 2000 --out reports/retrieval_focus.json
 """
 
 import itertools
@@ -115,15 +115,17 @@ def main() -> None:
     )
     args = parser.parse_args()
     holdouts = [args.holdout] if args.holdout else list(Holdout)
-    modes = list(RetrievalMode) if args.writer is WriterKind.EXTRACTIVE else [load_settings().cloud.retrieval]
-    focus_sizes = args.context_chars or [load_settings().cloud.retrieval_context_chars]
+    defaults = load_settings().cloud
+    modes = list(RetrievalMode) if args.writer is WriterKind.EXTRACTIVE else [defaults.retrieval]
+    focus_sizes = args.context_chars or [defaults.retrieval_context_chars]
     if args.training_cases:
-        cases, cases_name = training_cases(args.corpus, args.training_cases), "training split, seed 11"
+        cases, cases_file = training_cases(args.corpus, args.training_cases), "training split, seed 11"
     else:
-        cases, cases_name = read_cases(args.cases), args.cases.name
+        cases = read_cases(args.cases)
+        cases_file = str(args.cases.relative_to(ROOT) if args.cases.is_relative_to(ROOT) else args.cases)
     cases = cases[: 5 if args.quick else None]
     results: dict[str, dict] = {}
-    table = Table(title=f"Retrieval for memory requests, {len(cases)} cases ({cases_name})")
+    table = Table(title=f"Retrieval for memory requests, {len(cases)} cases ({cases_file})")
     for column in ("hold-out", "retrieval", "focus", *SHOWN, "ms p50"):
         table.add_column(column, justify="left" if column in ("hold-out", "retrieval") else "right")
     for holdout, mode, focus_chars in itertools.product(holdouts, modes, focus_sizes):
@@ -134,8 +136,8 @@ def main() -> None:
             summary = measure(cloud, cases)
         finally:
             cloud.close()
-        key = f"{holdout.value}/{mode.value}" + (f"/focus {focus_chars}" if args.context_chars else "")
-        results[key] = summary | {"retrieval_context_chars": focus_chars}
+        configuration = f"{holdout.value}/{mode.value}" + (f"/focus {focus_chars}" if args.context_chars else "")
+        results[configuration] = summary | {"retrieval_context_chars": focus_chars}
         table.add_row(
             holdout.value,
             mode.value,
@@ -147,9 +149,7 @@ def main() -> None:
     report = {
         "what": "retrieval for memory requests: content-word recall and copy ceiling of chunks and notes",
         "cases": len(cases),
-        "cases_file": cases_name
-        if args.training_cases
-        else str(args.cases.relative_to(ROOT) if args.cases.is_relative_to(ROOT) else args.cases),
+        "cases_file": cases_file,
         "corpus": str(args.corpus),
         "writer": args.writer.value,
         "quick": args.quick,
