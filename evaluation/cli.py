@@ -90,7 +90,7 @@ def evaluate(
     if make_cases is not None:
         write_cases(cases_path, chosen)
     began = time.perf_counter()
-    engines: dict[tuple[bool, bool, bool], SuggestionEngine] = {}
+    engines: dict[tuple[bool, bool, bool, bool], SuggestionEngine] = {}
 
     def engine_for(spec: SystemSpec) -> SuggestionEngine:
         if spec.engine_key not in engines:

@@ -37,10 +37,11 @@ class SystemSpec:
     adapter: bool = True
     copy_from_memory: bool = False
     prompt_lookup: bool = False
+    memory_mix: bool = False  # mix each token's prediction with the memory-free one (engine.memory_mix)
 
     @property
-    def engine_key(self) -> tuple[bool, bool, bool]:
-        return self.adapter, self.copy_from_memory, self.prompt_lookup
+    def engine_key(self) -> tuple[bool, bool, bool, bool]:
+        return self.adapter, self.copy_from_memory, self.prompt_lookup, self.memory_mix
 
 
 SYSTEM_SPECS = {
@@ -49,6 +50,7 @@ SYSTEM_SPECS = {
     "client-tuned": SystemSpec("none"),
     "hybrid": SystemSpec("notes"),
     "hybrid-copy": SystemSpec("notes", copy_from_memory=True),
+    "hybrid-mix": SystemSpec("notes", memory_mix=True),
     "hybrid-stale": SystemSpec("stale"),
     "rag": SystemSpec("chunks"),
     "oracle": SystemSpec("oracle"),
@@ -56,6 +58,7 @@ SYSTEM_SPECS = {
 }
 SYSTEMS = tuple(SYSTEM_SPECS)
 SUGGESTION_TOKENS = 32  # about the reference's length, as in the paper
+MEMORY_MIX = 0.5  # hybrid-mix's weight unless engine.memory_mix sets one: chosen on the training split
 
 
 class OwnDocumentLeak(AssertionError):
@@ -126,6 +129,7 @@ def evaluation_engine(settings: Settings, spec: SystemSpec = SYSTEM_SPECS["clien
             "memory_adapter": spec.adapter,
             "copy_from_memory": spec.copy_from_memory,
             "prompt_lookup": spec.prompt_lookup,
+            "memory_mix": (settings.engine.memory_mix or MEMORY_MIX) if spec.memory_mix else 0.0,
         }
     )
     return SuggestionEngine(engine, settings.cache_dir)

@@ -100,6 +100,15 @@ class EngineSettings(BaseModel):
         description="The LoRA's strength. 1.0 reads the notes best (oracle ROUGE-L 0.56; 0.49 at 1.5) at "
         "plain-text perplexity 0.8% below the base model's (docs/memory-adapter.md).",
     )
+    memory_mix: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Weight of the memory-free prediction in each suggested token: the log-probabilities "
+        "with and without the memory block are mixed (0: the memory's alone). A second llama context holds "
+        "the text without the block, so each token costs two decodes. Off: 0.5 helped on the training split "
+        "but not on the evaluation's, and halved the notes' gain on sqlite3-doc (docs/evaluation.md).",
+    )
     loop_ngram_tokens: int = Field(
         default=4,
         ge=0,

@@ -120,6 +120,8 @@ class SuggestionEngine:
         self._last_text_tokens: list[int] = []  # the writer's text as last suggested from, after BOS
         self._priority = CorePriority()
         self._prefill = BackgroundPrefill(self._new_context, settings.background_chunk_tokens, self._priority)
+        # The writer's text without the memory block, decoded in step (memory_mix); None when not mixing.
+        self._memory_free = self._new_context() if settings.memory_mix > 0 else None
 
     def _new_context(self) -> _CountingLlama:
         return load_llama(
@@ -217,6 +219,8 @@ class SuggestionEngine:
             prompt, memory_tokens, healed = self._prompt_for(text, rules)
             decoded_before = self._llm.decoded_tokens
             reused = sync_prefix(self._llm, prompt, self.settings.prefill_chunk_tokens, cancelled)
+            if reused is not None and not self._sync_memory_free(prompt, memory_tokens, cancelled):
+                reused = None
             evaluated = self._llm.decoded_tokens - decoded_before
             first_token_ms = first_text_ms = None
             if reused is None:
@@ -260,9 +264,10 @@ class SuggestionEngine:
         with self._priority.foreground(), self._model_lock:
             if cancelled():
                 return 0
-            prompt, _, _ = self._prompt_for(text, self._boundary_rules())
+            prompt, memory_tokens, _ = self._prompt_for(text, self._boundary_rules())
             decoded_before = self._llm.decoded_tokens
-            sync_prefix(self._llm, prompt, self.settings.prefill_chunk_tokens, cancelled)
+            if sync_prefix(self._llm, prompt, self.settings.prefill_chunk_tokens, cancelled) is not None:
+                self._sync_memory_free(prompt, memory_tokens, cancelled)
             return self._llm.decoded_tokens - decoded_before
 
     def _prompt_for(self, text: str, rules: BoundaryRules) -> tuple[list[int], list[int], bytes]:
@@ -281,12 +286,29 @@ class SuggestionEngine:
         with self._model_lock:
             self._closed = True
             self._llm.close()
+            if self._memory_free is not None:
+                self._memory_free.close()
 
     # -- internals --------------------------------------------------------------
 
-    def _last_logits(self) -> np.ndarray:
-        pointer = llama_cpp.llama_get_logits_ith(self._llm.ctx, -1)
-        return np.ctypeslib.as_array(pointer, shape=(self._llm.n_vocab(),))
+    def _last_logits(self, llm: llama_cpp.Llama | None = None) -> np.ndarray:
+        llm = llm or self._llm
+        pointer = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(llm.n_vocab(),))
+
+    def _sync_memory_free(self, prompt: list[int], memory_tokens: list[int], cancelled: CancelCheck) -> bool:
+        """Bring the memory-free context to ``prompt`` without its memory block; False if cancelled."""
+        if self._memory_free is None or not memory_tokens:
+            return True
+        without = prompt[: self._bos_length] + prompt[self._bos_length + len(memory_tokens) :]
+        return sync_prefix(self._memory_free, without, self.settings.prefill_chunk_tokens, cancelled) is not None
+
+    def _mixed(self, with_memory: np.ndarray) -> np.ndarray:
+        """Log-probabilities mixed with the memory-free context's (memory_mix), as one row to choose from."""
+        assert self._memory_free is not None
+        weight = self.settings.memory_mix
+        without = self._last_logits(self._memory_free)
+        return (1 - weight) * _log_softmax(with_memory) + weight * _log_softmax(without)
 
     def _next_request(self) -> int:
         with self._request_lock:
@@ -377,6 +399,7 @@ class SuggestionEngine:
         earlier = text if self.settings.prompt_lookup else ""
         tried_at = -1
         text_budget = FIRST_TEXT_DRAFT_TOKENS  # tokens a draft from the writer's own text may run
+        memory_free = self._memory_free if self._active_memory[1] else None  # mixing: decoded in step
 
         def emit(token: int, piece: bytes) -> bool:
             """Add one token to the suggestion; True when the suggestion is complete."""
@@ -396,6 +419,8 @@ class SuggestionEngine:
 
         while True:
             row = self._last_logits() if logits is None else logits
+            if memory_free is not None:
+                row = logits = self._mixed(row)
             if (notes or earlier) and tried_at != len(generated):
                 tried_at = len(generated)
                 draft = find_draft(
@@ -421,6 +446,8 @@ class SuggestionEngine:
                     if self._emit_all(taken[:1], emit, cancelled, boundary):
                         break
                     accepted, logits = self._verify_rest(tokens, draft.source, drafts)
+                    if memory_free is not None:  # verified by the memory context; the other follows
+                        memory_free.eval(tokens[:accepted])
                     remaining = remaining_after[accepted - 1]
                     if draft.source is DraftSource.TEXT:  # a speculative draft grows only while it is taken whole
                         text_budget = min(self.settings.draft_max_tokens, 2 * budget) if accepted == len(tokens) else 4
@@ -448,6 +475,8 @@ class SuggestionEngine:
             if times[1] is not None and self.settings.suggestions_lend_to_prefill:
                 self._priority.lend_turn()  # between tokens, once the writer sees the suggestion's start
             llm.eval([token])
+            if memory_free is not None:
+                memory_free.eval([token])
             logits = None
         return times[0], times[1]
 
