@@ -27,12 +27,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from llama_cpp import Llama
 from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from client.engine.kv_cache import decode_with_logits, log_softmax
 from cloud.cli import ingest_with_progress
 from cloud.datastore import RetrievedChunk
 from cloud.datastore.lexical import distinctive_words
@@ -43,6 +45,8 @@ from evaluation.cloud_side import EvaluationCloud, Holdout
 from evaluation.runner import copy_ceiling
 from scripts.bench_retrieval import recall, training_cases
 from scripts.bench_support import argument_parser, write_report
+from shared.llama_loading import load_llama
+from shared.model_files import default_gguf_path
 from shared.settings import PYTHON_DOCS_DIR, WriterKind, load_settings
 
 console = Console()
@@ -81,13 +85,6 @@ class LikelihoodSelection:
     """The passages under which the client's model finds the text's last tokens likeliest."""
 
     def __init__(self, tail_tokens: int) -> None:
-        from llama_cpp import Llama
-
-        from client.engine.kv_cache import decode_with_logits
-        from shared.llama_loading import load_llama
-        from shared.model_files import default_gguf_path
-
-        self._decode = decode_with_logits
         model = default_gguf_path(load_settings().cache_dir)
         self._llm = load_llama(model, Llama, n_ctx=1024, n_batch=1024, flash_attn=True, swa_full=True)
         self._tail_tokens = tail_tokens
@@ -103,10 +100,8 @@ class LikelihoodSelection:
         tokens = context + tail
         scored_from = len(context) + len(tail) // 2
         self._llm.n_tokens = 0
-        rows = self._decode(self._llm, tokens[:-1], scored_from - 1)
-        shifted = rows - rows.max(axis=-1, keepdims=True)
-        logprobs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        return float(logprobs[np.arange(len(rows)), tokens[scored_from:]].mean())
+        logprobs = log_softmax(decode_with_logits(self._llm, tokens[:-1], scored_from - 1))
+        return float(logprobs[np.arange(len(logprobs)), tokens[scored_from:]].mean())
 
 
 def measure(

@@ -113,3 +113,9 @@ def decode_with_logits(llm: llama_cpp.Llama, tokens: Sequence[int], logits_from:
     llm.n_tokens += len(tokens)
     rows = len(tokens) - logits_from
     return np.ctypeslib.as_array(llama_cpp.llama_get_logits(llm.ctx), shape=(rows, llm.n_vocab()))
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log-probabilities of a row of logits (or of each row), as decode_with_logits returns them."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))

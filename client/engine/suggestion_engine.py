@@ -27,7 +27,13 @@ from client.engine.adapter_file import adapter_for
 from client.engine.background_prefill import BackgroundPrefill, CorePriority, PrefillJob
 from client.engine.drafts import Draft, DraftSource, at_sentence_start, find_draft, notes_of
 from client.engine.incremental_tokenizer import IncrementalTokenizer, cuts_are_token_stable
-from client.engine.kv_cache import decode_with_logits, kv_bytes_per_token, llama_kv_options, sync_prefix
+from client.engine.kv_cache import (
+    decode_with_logits,
+    kv_bytes_per_token,
+    llama_kv_options,
+    log_softmax,
+    sync_prefix,
+)
 from client.engine.suggestion_boundary import BoundaryRules, StopReason, SuggestionBoundary
 from client.engine.token_healing import Vocabulary, healing_step, split_unfinished_word
 from shared.errors import InputError
@@ -308,7 +314,7 @@ class SuggestionEngine:
         assert self._memory_free is not None
         weight = self.settings.memory_mix
         without = self._last_logits(self._memory_free)
-        return (1 - weight) * _log_softmax(with_memory) + weight * _log_softmax(without)
+        return (1 - weight) * log_softmax(with_memory) + weight * log_softmax(without)
 
     def _next_request(self) -> int:
         with self._request_lock:
@@ -528,7 +534,7 @@ class SuggestionEngine:
         apart (many begin with "The"); a few tokens do.
         """
         settings, llm = self.settings, self._llm
-        first_logprobs = _log_softmax(row)
+        first_logprobs = log_softmax(row)
         scored = []
         for note in dict.fromkeys(notes):
             tokens = llm.tokenize(remaining + note.encode("utf-8"), add_bos=False, special=False)
@@ -542,7 +548,7 @@ class SuggestionEngine:
                 continue  # even certain later tokens could not lift its mean above the best
             rows = self._eval_all(tokens[:-1])
             llm.n_tokens -= len(tokens) - 1  # scored only: the next eval overwrites this KV
-            later = _log_softmax(rows)[np.arange(len(tokens) - 1), tokens[1:]]
+            later = log_softmax(rows)[np.arange(len(tokens) - 1), tokens[1:]]
             mean = (first + float(later.sum())) / len(tokens)
             if mean >= best_mean:
                 best_mean, best_note = mean, note
@@ -586,12 +592,6 @@ class SuggestionEngine:
 class DraftStats:
     drafted: int = 0  # draft tokens sent to verification
     accepted: int = 0  # of them, taken into the suggestion
-
-
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    """Log-probabilities of a row of logits (or of each row)."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def _acceptable(logits: np.ndarray, token: int, min_probability: float | None) -> bool:
