@@ -177,7 +177,7 @@ class EvaluationRunner:
         if spec.memory != "chunks":
             engine.prefill(case.prefix)  # done while the writer typed, or when the notes arrived
         first = engine.suggest(case.prefix)
-        replay = replay_keystrokes(case.prefix, case.reference, self._replay_suggester(engine, case, first.text))
+        replay = replay_keystrokes(case.prefix, case.reference, replay_suggester(engine, case, first.text))
         return SystemResult(
             suggestion=first.text,
             rouge_l=rouge_l(first.text, case.reference),
@@ -210,24 +210,25 @@ class EvaluationRunner:
         self.notes_spent.seconds += written.seconds
         return written.notes, written.error
 
-    def _replay_suggester(self, engine: SuggestionEngine, case: EvalCase, first: str) -> Callable[[str], str]:
-        """Suggestions for the keystroke replay, stopped as soon as they leave the reference.
 
-        Words after the first wrong one can never be accepted, so generating them would
-        only cost time; the replay's outcome is the same.
-        """
+def replay_suggester(engine: SuggestionEngine, case: EvalCase, first: str) -> Callable[[str], str]:
+    """Suggestions for the keystroke replay, stopped as soon as they leave the reference.
 
-        def suggest(text: str) -> str:
-            if text == case.prefix:
-                return first  # the suggestion already scored above
-            wanted = case.reference[len(text) - len(case.prefix) :].split()
-            pieces: list[str] = []
-            made: Suggestion = engine.suggest(
-                text, on_text=pieces.append, should_cancel=lambda: left_the_words("".join(pieces), wanted)
-            )
-            return "".join(pieces) if made.stop_reason is StopReason.CANCELLED else made.text
+    Words after the first wrong one can never be accepted, so generating them would
+    only cost time; the replay's outcome is the same.
+    """
 
-        return suggest
+    def suggest(text: str) -> str:
+        if text == case.prefix:
+            return first  # the suggestion already scored above
+        wanted = case.reference[len(text) - len(case.prefix) :].split()
+        pieces: list[str] = []
+        made: Suggestion = engine.suggest(
+            text, on_text=pieces.append, should_cancel=lambda: left_the_words("".join(pieces), wanted)
+        )
+        return "".join(pieces) if made.stop_reason is StopReason.CANCELLED else made.text
+
+    return suggest
 
 
 def memory_block(notes: Sequence[MemoryNote], notes_in_prompt: int) -> MemoryBlock:

@@ -15,10 +15,16 @@ out, this compares ways of choosing 4 of the top ``--candidates``:
   About 8 s a case on 2 cores.
 
 Reported per selection: the reference's content words in the 4 passages (recall) and
-the copy ceiling (evaluation/runner.py). Prints a table and writes reports/selection.json.
+the copy ceiling (evaluation/runner.py). With ``--reader``, the client reads each
+selection too: the shipped adapter continues ``[passages][prefix]`` greedily, as the
+evaluation's ``hybrid`` does, scored by ROUGE-L and keystrokes saved, beside the same
+reader with no passages, with each selection's paired difference from retrieval order.
+That says what a better selection could be worth before one is built: the oracle's
+gain is the most any reranker can give. Prints a table and writes reports/selection.json.
 
     .venv/bin/python scripts/bench_selection.py --cases 100
     .venv/bin/python scripts/bench_selection.py --cases 30 --lm
+    .venv/bin/python scripts/bench_selection.py --cases 40 --reader --out reports/selection_reader.json
 """
 
 import statistics
@@ -35,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from client.engine.kv_cache import decode_with_logits, log_softmax
+from client.memory.local_memory import LocalNote
+from client.memory.memory_block import MemoryBlock
 from cloud.cli import ingest_with_progress
 from cloud.datastore import RetrievedChunk
 from cloud.datastore.lexical import distinctive_words
@@ -42,16 +50,20 @@ from cloud.memory.processor import retrieval_focus
 from cloud.writers.passage_writer import passage
 from evaluation.cases import EvalCase
 from evaluation.cloud_side import EvaluationCloud, Holdout
-from evaluation.runner import copy_ceiling
+from evaluation.metrics import bootstrap_interval, replay_keystrokes, rouge_l
+from evaluation.runner import SYSTEM_SPECS, copy_ceiling, evaluation_engine, replay_suggester
 from scripts.bench_retrieval import recall, training_cases
 from scripts.bench_support import argument_parser, write_report
 from shared.llama_loading import load_llama
+from shared.machine import cpu_description
 from shared.model_files import default_gguf_path
-from shared.settings import PYTHON_DOCS_DIR, WriterKind, load_settings
+from shared.settings import PYTHON_DOCS_DIR, Settings, WriterKind, load_settings
 
 console = Console()
 CHOSEN = 4  # passages a prompt holds (client.notes_in_prompt)
 MMR_RELEVANCE = 0.3  # the weight of retrieval rank against redundancy; the best of 0.3, 0.5 and 0.7 here
+
+NO_PASSAGES = "no passages (the reader alone)"
 
 Selection = Callable[[EvalCase, str, list[RetrievedChunk]], list[RetrievedChunk]]
 
@@ -104,21 +116,77 @@ class LikelihoodSelection:
         return float(logprobs[np.arange(len(logprobs)), tokens[scored_from:]].mean())
 
 
+class Reader:
+    """The client as the evaluation's ``hybrid`` runs it: the shipped adapter, greedy, the passages as its notes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._engine = evaluation_engine(settings, SYSTEM_SPECS["hybrid"])
+
+    def __call__(self, case: EvalCase, texts: list[str]) -> dict[str, float]:
+        block = MemoryBlock(tuple(LocalNote(f"passage-{i}", 0, passage(text), ()) for i, text in enumerate(texts)))
+        self._engine.set_memory(block.text, block.quotes)
+        self._engine.prefill(case.prefix)
+        first = self._engine.suggest(case.prefix).text
+        replay = replay_keystrokes(case.prefix, case.reference, replay_suggester(self._engine, case, first))
+        return {"rouge_l": rouge_l(first, case.reference), "keystroke_savings": replay.savings}
+
+
 def measure(
-    cloud: EvaluationCloud, cases: Sequence[EvalCase], selections: dict[str, Selection], candidates: int
+    cloud: EvaluationCloud,
+    cases: Sequence[EvalCase],
+    selections: dict[str, Selection],
+    candidates: int,
+    reader: Reader | None,
 ) -> dict[str, dict[str, float]]:
-    rows: dict[str, list[tuple[float, float]]] = {name: [] for name in selections}
+    rows: dict[str, list[dict[str, float]]] = {name: [] for name in selections}
+    if reader:
+        rows[NO_PASSAGES] = []
     for number, case in enumerate(cases, 1):
         focus = retrieval_focus(cloud.request_for(case.prefix), cloud.settings.cloud.retrieval_context_chars)
         found = cloud.held_out_search(case).search_text(focus, candidates)
         for name, select in selections.items():
             texts = [chunk.text for chunk in select(case, focus, found)]
-            rows[name].append((recall(case.reference, texts), copy_ceiling(case.prefix, case.reference, texts)))
+            row = {
+                "recall": recall(case.reference, texts),
+                "copy_ceiling": copy_ceiling(case.prefix, case.reference, texts),
+            }
+            rows[name].append(row | (reader(case, texts) if reader else {}))
+        if reader:
+            rows[NO_PASSAGES].append({"recall": 0.0, "copy_ceiling": 0.0} | reader(case, []))
         console.print(f"case {number}/{len(cases)}", end="\r")
-    return {
-        name: {"recall": statistics.fmean(r for r, _ in got), "copy_ceiling": statistics.fmean(c for _, c in got)}
-        for name, got in rows.items()
-    }
+    return {name: summary(got, rows["retrieval order"]) for name, got in rows.items()}
+
+
+def summary(got: list[dict[str, float]], baseline: list[dict[str, float]]) -> dict[str, float]:
+    """Means of each figure, and for the reader's, the paired difference from retrieval order with its interval."""
+    figures: dict[str, float] = {key: statistics.fmean(row[key] for row in got) for key in got[0]}
+    for key in ("rouge_l", "keystroke_savings"):
+        if key in got[0]:
+            differences = [row[key] - base[key] for row, base in zip(got, baseline, strict=True)]
+            low, high = bootstrap_interval(differences)
+            figures |= {
+                f"{key}_delta": statistics.fmean(differences),
+                f"{key}_delta_low": low,
+                f"{key}_delta_high": high,
+            }
+    return figures
+
+
+def results_table(results: dict[str, dict[str, float]], title: str) -> Table:
+    reading = "rouge_l" in results["retrieval order"]
+    columns = ["selection", "recall", "copy ceiling"]
+    if reading:
+        columns += ["ROUGE-L", "Δ vs order [95%]", "keystrokes", "Δ vs order [95%] "]
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="left" if column == "selection" else "right")
+    for name, figures in results.items():
+        cells = [name, f"{figures['recall']:.3f}", f"{figures['copy_ceiling']:.3f}"]
+        for key in ("rouge_l", "keystroke_savings") if reading else ():
+            low, high = figures[key + "_delta_low"], figures[key + "_delta_high"]
+            cells += [f"{figures[key]:.3f}", f"{figures[key + '_delta']:+.3f} [{low:+.3f}, {high:+.3f}]"]
+        table.add_row(*cells)
+    return table
 
 
 def main() -> None:
@@ -127,6 +195,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=12, help="retrieved candidates to choose from")
     parser.add_argument("--lm", action="store_true", help="also the language model's choice (slow)")
     parser.add_argument("--tail-tokens", type=int, default=96)
+    parser.add_argument("--reader", action="store_true", help="also the client's suggestions from each selection")
     args = parser.parse_args()
     cases = training_cases(args.corpus, 5 if args.quick else args.cases)
     selections: dict[str, Selection] = {
@@ -136,18 +205,16 @@ def main() -> None:
     }
     if args.lm:
         selections["LM likelihood of the text's tail"] = LikelihoodSelection(args.tail_tokens)
-    cloud = EvaluationCloud(load_settings(), args.corpus, WriterKind.PASSAGES, Holdout.DOCUMENT)
+    settings = load_settings()
+    cloud = EvaluationCloud(settings, args.corpus, WriterKind.PASSAGES, Holdout.DOCUMENT)
     try:
         ingest_with_progress(cloud.datastore, cloud.corpus)
-        results = measure(cloud, cases, selections, args.candidates)
+        results = measure(cloud, cases, selections, args.candidates, Reader(settings) if args.reader else None)
     finally:
         cloud.close()
-    table = Table(title=f"{CHOSEN} of the top {args.candidates} passages, {len(cases)} training-split cases")
-    for column in ("selection", "recall", "copy ceiling"):
-        table.add_column(column, justify="left" if column == "selection" else "right")
-    for name, figures in results.items():
-        table.add_row(name, f"{figures['recall']:.3f}", f"{figures['copy_ceiling']:.3f}")
-    console.print(table)
+    console.print(
+        results_table(results, f"{CHOSEN} of the top {args.candidates} passages, {len(cases)} training-split cases")
+    )
     report = {
         "what": f"choosing {CHOSEN} of the top {args.candidates} retrieved passages: content-word recall and copy "
         "ceiling of the reference, document held out, training-split cases",
@@ -156,6 +223,8 @@ def main() -> None:
         "corpus": str(args.corpus),
         "candidates": args.candidates,
         "tail_tokens": args.tail_tokens if args.lm else None,
+        "reader": "the shipped memory adapter, greedy, 32 tokens (evaluation system hybrid)" if args.reader else None,
+        "cpu": cpu_description(),
         "quick": args.quick,
         "results": results,
     }
