@@ -39,7 +39,8 @@ def main() -> None:
     )
     settings = load_settings()
     started = time.perf_counter()
-    engine = SuggestionEngine(bench_settings(memory_adapter=True, background_prefill=False), settings.cache_dir)
+    at_run_time = bench_settings(memory_adapter=True, merge_adapter=False, background_prefill=False)
+    engine = SuggestionEngine(at_run_time, settings.cache_dir)
     try:
         docs = document_tokens(engine, settings.corpus_dir, documents)
         model, adapter, threads = engine.model_path, engine.adapter_path, engine.settings.n_threads

@@ -217,12 +217,15 @@ def bench_settings(**changes: Any) -> EngineSettings:
 
 
 def adapter_cost(args: argparse.Namespace, corpus: Path, cache_dir: Path) -> dict:
-    """The memory adapter against the base model (default preset, no drafting): speed and plain-text perplexity."""
+    """The memory adapter against the base model (default preset, no drafting): speed and plain-text perplexity.
+
+    Merged into the weights (the default) and applied by llama.cpp at every token
+    (``merge_adapter`` off), each against the base model.
+    """
     rows = {}
-    for name, on in (("base", False), ("adapter", True)):
-        settings = bench_settings(
-            memory_adapter=on, copy_from_memory=False, prompt_lookup=False, background_prefill=False
-        )
+    variants = {"base": {"memory_adapter": False}, "adapter": {}, "adapter at run time": {"merge_adapter": False}}
+    for name, changes in variants.items():
+        settings = bench_settings(copy_from_memory=False, prompt_lookup=False, background_prefill=False, **changes)
         engine = SuggestionEngine(settings, cache_dir)
         try:
             docs = document_tokens(engine, corpus, PPL_DOCUMENTS)
@@ -234,7 +237,7 @@ def adapter_cost(args: argparse.Namespace, corpus: Path, cache_dir: Path) -> dic
                     docs[: args.ppl_docs],
                     args.ppl_windows,
                     settings.n_threads,
-                    engine.adapter_path,
+                    engine.lora_path,
                     args.ppl_window,
                 ),
                 "first_token_ms_p50": percentile(first, 50),
@@ -244,6 +247,7 @@ def adapter_cost(args: argparse.Namespace, corpus: Path, cache_dir: Path) -> dic
         finally:
             engine.close()
     rows["ratios"] = {key: rows["adapter"][key] / rows["base"][key] for key in rows["base"]}
+    rows["ratios at run time"] = {key: rows["adapter at run time"][key] / rows["base"][key] for key in rows["base"]}
     return rows
 
 

@@ -39,7 +39,7 @@ def test_quick_benchmark_writes_engine_report(tmp_path: Path, model_cache: Path)
     assert report["presets"]["f16"]["ppl_delta_pct"] == 0.0
     assert report["presets"]["q8q4"]["kv_bytes_per_token"] < report["presets"]["f16"]["kv_bytes_per_token"]
     assert "q8q4 (default)" in run.stdout  # the printed table
-    assert set(report["memory_adapter"]) == {"base", "adapter", "ratios"}
+    assert set(report["memory_adapter"]) == {"base", "adapter", "adapter at run time", "ratios", "ratios at run time"}
     assert report["memory_adapter"]["adapter"]["ppl"] > 1 and "model" in report["meta"]["cpu"]
     for row in report["tokenizer_per_keystroke"].values():
         assert {"tokens", "whole_ms_p50", "incremental_ms_p50"} <= set(row)

@@ -56,4 +56,5 @@ def adapter_description(settings: EngineSettings) -> str:
     if path is None:
         return "off"
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    return f"{path.name} (sha256 {digest}, scale {settings.adapter_scale})"
+    applied = "merged into the weights" if settings.merge_adapter else "applied at run time"
+    return f"{path.name} (sha256 {digest}, scale {settings.adapter_scale}, {applied})"

@@ -34,6 +34,7 @@ from client.engine.kv_cache import (
     log_softmax,
     sync_prefix,
 )
+from client.engine.merged_adapter import model_and_lora
 from client.engine.suggestion_boundary import BoundaryRules, StopReason, SuggestionBoundary
 from client.engine.token_healing import Vocabulary, healing_step, split_unfinished_word
 from shared.errors import InputError
@@ -101,6 +102,8 @@ class SuggestionEngine:
         self.settings = settings
         self.model_path = check_gguf(settings.model_path) if settings.model_path else default_gguf_path(cache_dir)
         self.adapter_path = adapter_for(settings)
+        # Merged into the weights (once, cached) unless asked to apply it at run time: then it costs nothing.
+        self.model_path, self.lora_path = model_and_lora(self.model_path, self.adapter_path, settings, cache_dir)
         self._llm = self._new_context()
         self._vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         self._closed = False
@@ -136,11 +139,7 @@ class SuggestionEngine:
             n_ctx=self.settings.n_ctx,
             n_batch=self.settings.n_batch,
             **llama_kv_options(self.settings.kv_preset, self.settings.n_threads),
-            **(
-                {"lora_path": str(self.adapter_path), "lora_scale": self.settings.adapter_scale}
-                if self.adapter_path
-                else {}
-            ),
+            **({"lora_path": str(self.lora_path), "lora_scale": self.settings.adapter_scale} if self.lora_path else {}),
         )
 
     @classmethod
