@@ -94,7 +94,7 @@ class EngineSettings(BaseModel):
         default=True,
         description="Merge the adapter into the model's weights once (a cached GGUF, built on first use in about "
         "15 s) instead of applying it at every token: on a 2-core AMD EPYC the run-time LoRA made the first token "
-        "1.28x slower and decoding 0.83x as fast; merged, 1.03x and 0.97x (docs/engine.md).",
+        "1.19x slower and decoding 0.86x as fast; merged, 1.05x and 0.90x (docs/engine.md).",
     )
     adapter_path: Path | None = Field(
         default=None, description="A LoRA GGUF to apply instead of the shipped memory adapter."

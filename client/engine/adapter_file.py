@@ -37,13 +37,24 @@ def shipped_adapter() -> Path:
     return _checked_gguf(ADAPTER_FILE, expected)
 
 
+def adapter_sha256(path: Path) -> str:
+    """The file's sha256, hashed once per (path, size, mtime): every engine load and report asks for it."""
+    stat = path.stat()
+    return _sha256_of(path, stat.st_size, stat.st_mtime_ns)
+
+
+@cache
+def _sha256_of(path: Path, size: int, mtime_ns: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _checked_gguf(path: Path, expected_sha256: str | None) -> Path:
     if not path.is_file():
         raise ModelFileError(f"Memory adapter not found: {path}. Fix: {_FIX}.")
-    data = path.read_bytes()
-    if data[:4] != b"GGUF":
-        raise ModelFileError(f"Memory adapter {path} is not a GGUF file. Fix: {_FIX}.")
-    if expected_sha256 is not None and hashlib.sha256(data).hexdigest() != expected_sha256:
+    with path.open("rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise ModelFileError(f"Memory adapter {path} is not a GGUF file. Fix: {_FIX}.")
+    if expected_sha256 is not None and adapter_sha256(path) != expected_sha256:
         raise ModelFileError(
             f"Memory adapter {path} is corrupt (sha256 differs from {PROVENANCE_FILE.name}). Fix: {_FIX}."
         )
@@ -55,6 +66,6 @@ def adapter_description(settings: EngineSettings) -> str:
     path = adapter_for(settings)
     if path is None:
         return "off"
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    digest = adapter_sha256(path)[:12]
     applied = "merged into the weights" if settings.merge_adapter else "applied at run time"
     return f"{path.name} (sha256 {digest}, scale {settings.adapter_scale}, {applied})"
