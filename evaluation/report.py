@@ -127,7 +127,8 @@ def targets_table(report: dict) -> str:
     """The targets of the report's setting: measured, wanted, the paired difference where there is one."""
     lines = ["| target | measured | wanted | paired difference [95%] | met |", "|---|---|---|---|---|"]
     for name, found in report["targets"].items():
-        wanted = f"{'≤' if found.get('direction') == 'le' else '≥'} {found['target']}"
+        direction = found.get("direction")
+        wanted = "no worse" if direction == "not below" else f"{'≤' if direction == 'le' else '≥'} {found['target']}"
         paired = found.get("paired_difference")
         difference = f"{paired['mean']:+.3f} [{paired['ci95'][0]:+.3f}, {paired['ci95'][1]:+.3f}]" if paired else "-"
         if found.get("paired_required"):
