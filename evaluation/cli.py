@@ -32,8 +32,8 @@ def evaluate(
     systems: Annotated[
         str,
         typer.Option(
-            help="Comma-separated, of: client, client-lookup, client-tuned, hybrid, "
-            "hybrid-copy, hybrid-stale, rag, oracle."
+            help="Comma-separated, of: client, client-lookup, client-tuned, hybrid, hybrid-copy, "
+            "hybrid-mix, hybrid-stale, rag, oracle, oracle-copy (evaluation/runner.py)."
         ),
     ] = DEFAULT_EVAL_SYSTEMS,
     writer: Annotated[WriterKind | None, typer.Option(help="Who writes the memory notes (default: cloud.llm).")] = None,
