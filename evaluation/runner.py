@@ -232,9 +232,12 @@ def replay_suggester(engine: SuggestionEngine, case: EvalCase, first: str) -> Ca
 
 
 def memory_block(notes: Sequence[MemoryNote], notes_in_prompt: int) -> MemoryBlock:
-    """The block the client builds from synced notes: ordered by version, then id, as MemoryBlockSelector does."""
-    local = [LocalNote(note.note_id, note.version, note.text, tuple(note.sources)) for note in notes]
-    return MemoryBlock(tuple(sorted(local, key=lambda note: (note.version, note.note_id))[:notes_in_prompt]))
+    """The block the client builds from synced notes: by version, then in the writer's order, as MemoryBlockSelector."""
+    local = [
+        LocalNote(note.note_id, note.version, note.text, tuple(note.sources), arrival=arrival)
+        for arrival, note in enumerate(notes)
+    ]
+    return MemoryBlock(tuple(sorted(local, key=lambda note: (note.version, note.arrival))[:notes_in_prompt]))
 
 
 def copy_ceiling(prefix: str, reference: str, notes: Sequence[str]) -> float:

@@ -64,6 +64,19 @@ def test_the_block_is_ordered_by_version_not_score(memory: LocalMemory, query_em
     assert block.text.count("\n- ") == len(block.notes) == 8
 
 
+def test_within_a_version_the_block_keeps_the_writers_order(tmp_path: Path, query_embedder) -> None:
+    """The writer's order (retrieval rank, for passages) is what the adapter was trained on; ids are hashes."""
+    ranked = [note.model_copy(update={"note_id": f"{99 - i:032x}"}) for i, note in enumerate(_notes("lists", 1, 0))]
+    memory = LocalMemory(tmp_path / "memory", query_embedder, ivf_threshold=50_000)
+    try:
+        memory.apply_delta(MemoryDelta(since=0, version=1, latest_version=1, has_more=False, removed=[], added=ranked))
+        block = MemoryBlockSelector(memory, ClientSettings(notes_in_prompt=4)).select(query_embedder.embed_one("lists"))
+        assert [note.text for note in block.notes] == TOPICS["lists"]
+        assert [note.text for note in memory.notes()] == TOPICS["lists"]
+    finally:
+        memory.close()
+
+
 def test_a_nearby_query_keeps_the_block_and_a_new_topic_replaces_it(memory: LocalMemory, query_embedder) -> None:
     selector = MemoryBlockSelector(memory, ClientSettings(notes_in_prompt=3, memory_block_min_change=2))
     lists = selector.select(query_embedder.embed_one("How do I add an item to a Python list?"))

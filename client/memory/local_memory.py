@@ -76,6 +76,7 @@ class LocalNote:
     text: str
     sources: tuple[NoteSource, ...]
     score: float = 0.0  # cosine to the query, when it came from a search
+    arrival: int = 0  # local insertion order: within a version, the order the writer gave the notes
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class LocalMemory:
     def notes(self) -> list[LocalNote]:
         """Every note, oldest version first."""
         with self._db.reading() as db:
-            rows = db.execute("SELECT note_id, version, text, sources FROM notes ORDER BY version, note_id").fetchall()
+            rows = db.execute("SELECT id, note_id, version, text, sources FROM notes ORDER BY version, id").fetchall()
         return [_note_from_row(row) for row in rows]
 
     def index_size(self) -> int:
@@ -306,7 +307,7 @@ def _sources_json(sources: Sequence[NoteSource]) -> str:
 
 def _note_from_row(row: sqlite3.Row, score: float = 0.0) -> LocalNote:
     sources = tuple(NoteSource(**source) for source in json.loads(row["sources"]))
-    return LocalNote(row["note_id"], row["version"], row["text"], sources, score)
+    return LocalNote(row["note_id"], row["version"], row["text"], sources, score, arrival=row["id"])
 
 
 def _to_local(note: MemoryNote) -> LocalNote:

@@ -3,6 +3,10 @@
 The block sits before the writer's text, so changing it costs a prefill of
 everything after it. It is therefore ordered by note version (not by score, which
 moves with every keystroke) and rebuilt only when the chosen set changed materially.
+Within a version the notes keep the order the writer gave them (for passages, the
+retrieval rank), as in the adapter's training examples. Ordered by note id, a hash,
+the same four passages came in an arbitrary order that moved with the datastore's
+chunk ids, and hybrid ROUGE-L with it (0.183 in one ingest, 0.164 in another).
 """
 
 import threading
@@ -73,7 +77,7 @@ class MemoryBlockSelector:
             enough_new = len(new) >= min(self._settings.memory_block_min_change, wanted)
             filling_up = bool(new) and len(current_ids) < wanted
             if self._stale or (new and (enough_new or filling_up)):
-                self._current = MemoryBlock(tuple(sorted(candidates, key=lambda note: (note.version, note.note_id))))
+                self._current = MemoryBlock(tuple(sorted(candidates, key=lambda note: (note.version, note.arrival))))
                 self._stale = False
             return self._current
 
