@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from client.engine import StopReason, Suggestion, SuggestionEngine
 from client.engine.drafts import find_draft
 from client.memory.local_memory import LocalNote
-from client.memory.memory_block import MemoryBlock
+from client.memory.memory_block import MemoryBlock, in_prompt_order
 from evaluation.cases import EvalCase, earlier_cut, with_oracle_note
 from evaluation.cloud_side import EvaluationCloud, Holdout
 from evaluation.metrics import bleu, gleu, next_word_exact, replay_keystrokes, rouge_l
@@ -237,7 +237,7 @@ def memory_block(notes: Sequence[MemoryNote], notes_in_prompt: int) -> MemoryBlo
         LocalNote(note.note_id, note.version, note.text, tuple(note.sources), arrival=arrival)
         for arrival, note in enumerate(notes)
     ]
-    return MemoryBlock(tuple(sorted(local, key=lambda note: (note.version, note.arrival))[:notes_in_prompt]))
+    return MemoryBlock(in_prompt_order(local)[:notes_in_prompt])
 
 
 def copy_ceiling(prefix: str, reference: str, notes: Sequence[str]) -> float:

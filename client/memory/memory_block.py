@@ -42,6 +42,11 @@ class MemoryBlock:
         return memory_block_text([note.text for note in self.notes])
 
 
+def in_prompt_order(notes: Iterable[LocalNote]) -> tuple[LocalNote, ...]:
+    """By version, then in the writer's order: stable while the writer types, and as the adapter was trained."""
+    return tuple(sorted(notes, key=lambda note: (note.version, note.arrival)))
+
+
 def memory_block_text(notes: Sequence[str]) -> str:
     """The block as the engine puts it before the writer's text (and as the memory adapter was trained on)."""
     if not notes:
@@ -77,7 +82,7 @@ class MemoryBlockSelector:
             enough_new = len(new) >= min(self._settings.memory_block_min_change, wanted)
             filling_up = bool(new) and len(current_ids) < wanted
             if self._stale or (new and (enough_new or filling_up)):
-                self._current = MemoryBlock(tuple(sorted(candidates, key=lambda note: (note.version, note.arrival))))
+                self._current = MemoryBlock(in_prompt_order(candidates))
                 self._stale = False
             return self._current
 
