@@ -44,6 +44,7 @@ TYPING_PROMPT_TOKENS = 1000
 SUGGESTION_TOKENS = 16
 DECODE_CONTEXTS = (64, 1700)
 DECODE_TOKENS = 48
+PASSAGE_SENTENCES = 4  # sentences per note in the drafting benchmark's memory, as passages
 LONG_DOCUMENT = "reference/datamodel"
 TOKENIZER_SIZES = (4_000, 16_000, 120_000)
 console = Console(stderr=True)
@@ -182,11 +183,18 @@ def tokenizer_costs(cache_dir: Path, corpus: Path, keystrokes: int) -> dict:
         engine.close()
 
 
-def upcoming_notes(engine: SuggestionEngine, tokens: list[int], typed: int, count: int = 12) -> str:
-    """A memory block holding the sentences the typing session is about to type: drafts that get accepted."""
+def upcoming_notes(
+    engine: SuggestionEngine, tokens: list[int], typed: int, count: int = 12, per_note: int = PASSAGE_SENTENCES
+) -> str:
+    """A memory block holding the sentences the typing session is about to type: drafts that get accepted.
+
+    ``per_note`` sentences make one note: passages, as the default writer sends them
+    (a draft may then run on into the next sentence), or one sentence each.
+    """
     ahead = text_of(engine, tokens[: typed + 400])[len(text_of(engine, tokens[:typed])) :]
     sentences = [s.strip() for s in ahead.replace("\n", " ").split(". ") if len(s.split()) >= 4][:count]
-    return memory_block_text([s if s.endswith(".") else s + "." for s in sentences])
+    sentences = [s if s.endswith(".") else s + "." for s in sentences]
+    return memory_block_text([" ".join(sentences[i : i + per_note]) for i in range(0, len(sentences), per_note)])
 
 
 def drafting_session(preset: KVPreset, args: argparse.Namespace, cache_dir: Path, tokens: list[int]) -> dict:
@@ -196,10 +204,13 @@ def drafting_session(preset: KVPreset, args: argparse.Namespace, cache_dir: Path
     try:
         notes = upcoming_notes(engine, tokens, args.prompt_tokens)
         first, _, whole = typing_session(engine, tokens, args, seed=7, memory=notes)
+        sentence_notes = upcoming_notes(engine, tokens, args.prompt_tokens, per_note=1)
+        _, _, whole_sentence_notes = typing_session(engine, tokens, args, seed=7, memory=sentence_notes)
         lookup_first, _, no_draft = typing_session(engine, tokens, args, seed=7, memory="")
         return {
-            "suggestion16_draft_ms_p50": percentile(whole, 50),
+            "suggestion16_draft_ms_p50": percentile(whole, 50),  # passages notes, the default writer's
             "suggestion16_draft_ms_p95": percentile(whole, 95),
+            "suggestion16_draft_sentence_notes_ms_p50": percentile(whole_sentence_notes, 50),  # one sentence a note
             "first_token_draft_ms_p50": percentile(first, 50),  # with the notes in the prompt
             "first_token_lookup_only_ms_p50": percentile(lookup_first, 50),  # the same prompt as without drafting
             "suggestion16_lookup_only_ms_p50": percentile(no_draft, 50),

@@ -25,6 +25,12 @@ def test_a_match_starts_at_a_word_and_the_draft_stops_at_the_sentence_end() -> N
     assert draft is not None and draft.text == " is 30 s."
 
 
+def test_a_suggestion_that_goes_on_past_a_full_stop_drafts_the_notes_next_sentence_too() -> None:
+    note = "The default timeout is 30 s. Raise it if needed.\nA new line."
+    draft = find_draft("Its value is the default timeout", [note], 6, 160, to_sentence_end=False)
+    assert draft is not None and draft.text == " is 30 s. Raise it if needed."  # still not past the line
+
+
 def test_notes_come_before_the_writers_own_text() -> None:
     text = "The socket module wraps the BSD socket interface. Sockets are made with the socket module"
     draft = find_draft(text, [], 6, 160, earlier_text=text)

@@ -49,6 +49,16 @@ def test_a_note_that_holds_the_next_words_is_quoted(engines: dict[str, Suggestio
     assert not alone.text.startswith("mps(obj, indent=4, sort_keys=True)")
 
 
+def test_a_draft_never_runs_past_what_the_suggestion_can_take(engines: dict[str, SuggestionEngine]) -> None:
+    """Verifying tokens the suggestion has no room for would only cost time."""
+    drafting = engines["drafting"]
+    drafting.set_memory(JSON_NOTE)
+    short = drafting.suggest(JSON_TEXT, max_tokens=3, stop_at_sentence_end=False)
+    drafting.set_memory("")
+    assert 0 < short.drafted_tokens <= 3 + drafting.settings.word_completion_tokens
+    assert short.text.startswith("mps(")
+
+
 def test_a_quote_beside_the_notes_is_drafted_from_without_entering_the_prompt(
     engines: dict[str, SuggestionEngine],
 ) -> None:

@@ -1,10 +1,11 @@
 """Our llama.cpp patch (patches/): quantized K/V take the tiled flash-attention path and agree with the old one.
 
 On the real model's shapes (Gemma 3 270M: 4 query heads over one KV head of 256
-dimensions), for each KV preset, a prompt batch of 512 queries at 1k-4k positions and a
-decode step (one query) at 64-4k positions: the op's output on the default path (tiled,
-with the patch; for a decode, split over positions, and with the patch the query heads of
-a quantized KV head taken together) against ggml's reference path
+dimensions), for each KV preset, a prompt batch of 512 queries at 1k-4k positions, a
+decode step (one query) at 64-4k positions and short batches (a draft being verified):
+the op's output on the default path (tiled, with the patch; for a decode, split over
+positions; for a short batch, whole query rows a thread; with the patch the query heads
+of a quantized KV head taken together) against ggml's reference path
 (one query at a time, what quantized K/V always took before the patch), within the
 tolerance of ggml's own flash-attention tests (test-backend-ops: NMSE 5e-4).
 """
@@ -58,9 +59,21 @@ def test_a_decode_step_over_a_sliding_window_agrees_with_the_reference(preset: K
     assert nmse(decoded, reference) <= FLASH_ATTENTION_NMSE
 
 
+@pytest.mark.parametrize("queries", [2, 12, 63])
+@pytest.mark.parametrize("preset", list(KVPreset))
+def test_a_short_batch_agrees_with_the_reference(preset: KVPreset, queries: int) -> None:
+    """A draft verified in one batch (2-63 queries: fewer than a tile), causal within the batch."""
+    k_type, v_type = KV_CACHE_TYPES[preset]
+    q, k, v, mask = attention_inputs(1400, queries, seed=queries)
+    batched = attention(q, k, v, mask, k_type, v_type, reference=False)
+    reference = attention(q, k, v, mask, k_type, v_type, reference=True)
+    assert np.isfinite(batched).all()
+    assert nmse(batched, reference) <= FLASH_ATTENTION_NMSE
+
+
 def test_the_installed_llama_cpp_has_the_patch() -> None:
     """Unpatched, quantized K/V take the reference path either way: the outputs would be bit for bit the same."""
-    for queries, path in ((PROMPT_QUERIES, "tiled prompt"), (1, "grouped decode")):
+    for queries, path in ((PROMPT_QUERIES, "tiled prompt"), (1, "grouped decode"), (12, "grouped rows")):
         q, k, v, mask = attention_inputs(1024, queries, seed=0)
         patched = attention(q, k, v, mask, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, reference=False)
         reference = attention(q, k, v, mask, GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, reference=True)

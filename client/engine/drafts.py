@@ -42,13 +42,20 @@ def at_sentence_start(before_cursor: str) -> bool:
 
 
 def find_draft(
-    before_cursor: str, notes: list[str], min_match_chars: int, max_chars: int, earlier_text: str = ""
+    before_cursor: str,
+    notes: list[str],
+    min_match_chars: int,
+    max_chars: int,
+    earlier_text: str = "",
+    to_sentence_end: bool = True,
 ) -> Draft | None:
     """The draft for ``before_cursor``: the longest match wins, notes before the writer's own text.
 
     The match is a run of whole words ending at the cursor, the unfinished word
     included, of at least ``min_match_chars`` characters that are not white space.
-    The draft runs to the end of the sentence in its source, at most ``max_chars``.
+    The draft runs to the end of the sentence in its source (to the end of the line
+    when ``to_sentence_end`` is off: a suggestion that goes on past a full stop can take
+    the note's next sentence in the same batch), at most ``max_chars``.
     """
     tail = before_cursor[-TAIL_CHARS:]
     starts = [m.start() for m in _WORD_START.finditer(tail)][-MAX_MATCH_WORDS:]
@@ -60,7 +67,7 @@ def find_draft(
         if len("".join(needle.split())) < min_match_chars:
             return None
         for source, kind in sources:
-            draft = _following(source, needle, max_chars)
+            draft = _following(source, needle, max_chars, to_sentence_end)
             if draft:
                 return Draft(draft, kind, len(needle))
     return None
@@ -71,12 +78,17 @@ def _to_sentence_end(rest: str) -> str:
     return rest[: end.end()] if end and end.group() != "\n" else rest[: end.start()] if end else rest
 
 
-def _following(source: str, needle: str, max_chars: int) -> str:
+def _to_line_end(rest: str) -> str:
+    return rest.split("\n", 1)[0]
+
+
+def _following(source: str, needle: str, max_chars: int, to_sentence_end: bool = True) -> str:
     """What follows the first place ``needle`` ends a word run in ``source`` (to the sentence's end)."""
+    cut = _to_sentence_end if to_sentence_end else _to_line_end
     at = source.find(needle)
     while at >= 0:
         if at == 0 or source[at - 1].isspace() or not needle[0].isalnum():
-            rest = _to_sentence_end(source[at + len(needle) :][:max_chars])
+            rest = cut(source[at + len(needle) :][:max_chars])
             if rest.strip():
                 return rest
         at = source.find(needle, at + 1)

@@ -49,6 +49,11 @@ class SuggestionBoundary:
     def done(self) -> bool:
         return self.stop_reason is not None
 
+    @property
+    def tokens_left(self) -> int:
+        """The most tokens the suggestion can still take (a word cut by the limit may use its allowance)."""
+        return max(1, self.rules.max_tokens + self.rules.word_completion_tokens - self.tokens)
+
     def push(self, piece: str) -> str:
         """Add one token's text; return the part of it that belongs to the suggestion."""
         if self.done:

@@ -429,7 +429,12 @@ class SuggestionEngine:
             if (notes or earlier) and tried_at != len(generated):
                 tried_at = len(generated)
                 draft = find_draft(
-                    text + boundary.text, notes, self.settings.draft_min_match_chars, DRAFT_MAX_CHARS, earlier
+                    text + boundary.text,
+                    notes,
+                    self.settings.draft_min_match_chars,
+                    DRAFT_MAX_CHARS,
+                    earlier,
+                    to_sentence_end=boundary.rules.stop_at_sentence_end,
                 )
                 if (
                     draft is None
@@ -443,6 +448,7 @@ class SuggestionEngine:
                 budget = self.settings.draft_max_tokens
                 if draft is not None and draft.source is DraftSource.TEXT:
                     budget = text_budget
+                budget = min(budget, boundary.tokens_left)  # verifying what the suggestion cannot take is waste
                 tokens = self._draft_tokens(draft, remaining, row, budget) if draft is not None else None
                 if draft is not None and tokens is not None:
                     taken, remaining_after = self._new_text(tokens, remaining)
