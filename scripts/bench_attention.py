@@ -2,7 +2,8 @@
 """Benchmark low-bit attention: prompt and decode speed per KV preset, with our llama.cpp patch and without.
 
 patches/llama.cpp/ gives quantized K/V the tiled flash-attention path that upstream
-keeps for F16, and a decode path that takes the query heads of a KV head together.
+keeps for F16, and paths for a decode step and for a short batch (a draft being
+verified) that take the query heads of a KV head together.
 ``GGML_FA_QUANTIZED_TILES=0`` turns both off in the same build, so both
 run side by side here, each in a process of its own (ggml reads the setting once).
 For every preset: prompt tok/s of a cold prefill at 512, 1k, 2k and 4k tokens, and
@@ -10,7 +11,8 @@ decode tok/s at 64 and 1,700 tokens of context (the best of 5 rounds of 32 token
 each also as a ratio to F16 in the same run. The attention op alone, on the model's
 shapes and free of the rest of a model step (whose matrix products are most of it and
 move the end-to-end rates by ±10% on shared cores): a 512-query prompt batch over 1k
-and 2k positions, in queries/s, and a decode step over 1,700 and 4,096, in steps/s.
+and 2k positions, in queries/s, a decode step over 1,700 and 4,096, in steps/s, and a
+12-query draft batch over 1,700, in queries/s.
 Prints a table and writes reports/attention.json.
 
     .venv/bin/python scripts/bench_attention.py            # about 12 minutes on 2 cores
@@ -49,6 +51,8 @@ DOCUMENTS = ["reference/datamodel", "library/functions", "library/stdtypes"]  # 
 SETTINGS = {"patched": "1", "unpatched": "0"}  # GGML_FA_QUANTIZED_TILES
 OP_PROMPT_POSITIONS = (1024, 2048)  # a 512-query batch at each
 OP_DECODE_POSITIONS = (1700, 4096)
+OP_DRAFT_POSITIONS = 1700
+OP_DRAFT_QUERIES = 12  # the engine's draft_max_tokens: a draft verified in one batch
 OP_QUERIES = 512
 OP_ROUNDS = 3  # the best round's median, the presets taking turns
 console = Console()
@@ -145,6 +149,7 @@ def attention_op_rates(presets: list[str], quick: bool) -> dict[str, dict[str, f
         ("op_prompt_tok_s", n, OP_QUERIES, 3 if quick else 10) for n in OP_PROMPT_POSITIONS[: 1 if quick else None]
     ]
     shapes += [("op_decode_tok_s", n, 1, 50 if quick else 300) for n in OP_DECODE_POSITIONS[: 1 if quick else None]]
+    shapes += [("op_draft_tok_s", OP_DRAFT_POSITIONS, OP_DRAFT_QUERIES, 20 if quick else 100)]
     rows: dict[str, dict[str, float]] = {name: {} for name in presets}
     threads = EngineSettings().n_threads
     for key, positions, queries, runs in shapes:

@@ -23,6 +23,7 @@ PRESET_FIELDS = {
     "first_text_ms_p95",
     "suggestion16_draft_ms_p50",
     "suggestion16_draft_ms_p95",
+    "suggestion16_undrafted_ms_p50",
     "suggestion16_lookup_only_ms_p95",
 }
 

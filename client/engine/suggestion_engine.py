@@ -584,11 +584,15 @@ class SuggestionEngine:
         self._llm.n_tokens -= len(tokens) - accepted  # the rejected tail's KV is dropped by the next eval
         drafts.drafted += len(tokens)
         drafts.accepted += accepted
-        return accepted, rows[accepted - 1]
+        return accepted, rows[accepted - 1].copy()  # the one row kept past the next decode
 
     def _eval_all(self, tokens: list[int]) -> np.ndarray:
-        """Evaluate ``tokens`` after the cached ones in one batch; the logits after each (rows)."""
-        rows = decode_with_logits(self._llm, tokens).copy()
+        """Evaluate ``tokens`` after the cached ones in one batch; the logits after each (rows).
+
+        The rows are llama.cpp's buffer, valid until the next decode: copying all of them
+        (1 MB a row) would cost a few ms per batch, so callers copy what they keep.
+        """
+        rows = decode_with_logits(self._llm, tokens)
         self._llm.decoded_tokens += len(tokens)
         return rows
 
