@@ -83,7 +83,7 @@ def _to_line_end(rest: str) -> str:
 
 
 def _following(source: str, needle: str, max_chars: int, to_sentence_end: bool = True) -> str:
-    """What follows the first place ``needle`` ends a word run in ``source`` (to the sentence's end)."""
+    """What follows the first place ``needle`` ends a word run in ``source``, to the sentence's end or the line's."""
     cut = _to_sentence_end if to_sentence_end else _to_line_end
     at = source.find(needle)
     while at >= 0:
