@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Benchmark: can the client tell which note continues the text, at the sentence start where it must decide?
+
+Every evaluation case starts its suggestion at a sentence start, where nothing typed
+can match a note, so quoting from the memory there needs another signal of which note
+fits. The tuned model, once started on any note, copies it (its later tokens cost
+almost nothing), so the decision is the first token, and there the reference handed
+to the oracle is seldom the model's choice. This measures the obvious other signal:
+the likelihood of each note's first ``--tokens`` tokens right after the text, under
+the tuned model with no memory in its prompt (a fitting note is a likely
+continuation). For each case of the evaluation's oracle block (the notes plus the
+reference) it reports where the reference ranks, and then replays the rule the engine
+would follow: quote the likeliest note when its mean log-probability reaches a floor
+and beats the next note's by a margin. A quoted suggestion is taken as the note's
+first 24 words (about the evaluation's 32 tokens: the tuned model follows a note it
+has started); otherwise the suggestion is the one ``--baseline`` (an evaluation
+report with ``hybrid-copy`` and ``oracle-copy`` on the same cases) recorded. So one
+table says what the rule would give the oracle and what it would cost real notes.
+Prints the table and writes reports/note_fit.json.
+
+    .venv/bin/python scripts/bench_note_fit.py
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from llama_cpp import Llama
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from client.engine.kv_cache import decode_with_logits, log_softmax
+from cloud.cli import ingest_with_progress
+from evaluation.cases import EvalCase, read_cases, with_oracle_note
+from evaluation.cloud_side import EvaluationCloud, Holdout
+from evaluation.metrics import rouge_l
+from evaluation.runner import SYSTEM_SPECS, evaluation_engine, memory_block
+from scripts.bench_support import argument_parser, write_report
+from shared.llama_loading import load_llama
+from shared.settings import PYTHON_DOCS_DIR, load_settings
+
+QUOTED_WORDS = 24  # about SUGGESTION_TOKENS of docs prose
+CONTEXT_TOKENS = 600  # of the text before the cursor, as the likelihood's context
+FLOORS = (None, -3.5, -3.0, -2.5, -2.0)  # mean log-probability (nats a token) a quoted note must reach
+MARGINS = (0.0, 0.5, 1.0)  # and by how much it must beat the next note
+console = Console()
+
+
+class MemoryFreeScorer:
+    """Mean log-probability of a note's first tokens right after the text, with no memory in the prompt."""
+
+    def __init__(self, tokens: int) -> None:
+        settings = load_settings()
+        tuned = evaluation_engine(settings, SYSTEM_SPECS["client-tuned"])
+        model = tuned.model_path  # the shipped adapter, merged, as the engine loads it
+        tuned.close()
+        self._llm = load_llama(model, Llama, n_ctx=1024, n_batch=1024, flash_attn=True, swa_full=True)
+        self._tokens = tokens
+
+    def __call__(self, text: str, note: str) -> float:
+        llm = self._llm
+        context = llm.tokenize(text.rstrip().encode(), add_bos=True)
+        context = context[:1] + context[1:][-CONTEXT_TOKENS:]
+        note_tokens = llm.tokenize((" " + note).encode(), add_bos=False)[: self._tokens]
+        tokens = context + note_tokens
+        llm.n_tokens = 0
+        rows = log_softmax(decode_with_logits(llm, tokens[:-1], len(context) - 1))
+        return float(rows[np.arange(len(note_tokens)), note_tokens].mean())
+
+
+def choice(scores: list[float], floor: float | None, margin: float) -> int | None:
+    """The note the rule quotes: the likeliest, if it reaches ``floor`` and beats the next by ``margin``."""
+    order = np.argsort(scores)[::-1]
+    best = float(scores[order[0]])
+    runner_up = float(scores[order[1]]) if len(order) > 1 else -np.inf
+    if (floor is None or best >= floor) and best - runner_up >= margin:
+        return int(order[0])
+    return None
+
+
+def replay(scored: list[dict], floor: float | None, margin: float) -> dict[str, dict[str, float]]:
+    """The rule's ROUGE-L for hybrid-copy (the real notes) and oracle-copy (the reference among them)."""
+    results = {}
+    for system, with_reference in (("hybrid-copy", False), ("oracle-copy", True)):
+        scores, fired = [], 0
+        for case in scored:
+            notes = [note for note in case["notes"] if with_reference or not note["reference"]]
+            chosen = choice([note["score"] for note in notes], floor, margin)
+            if chosen is None:
+                scores.append(case["baseline"][system])
+                continue
+            fired += 1
+            quoted = " ".join(notes[chosen]["text"].split()[:QUOTED_WORDS])
+            scores.append(rouge_l(quoted, case["reference"]))
+        results[system] = {"rouge_l": float(np.mean(scores)), "quoted": fired}
+    return results
+
+
+def score_cases(cloud: EvaluationCloud, cases: list[EvalCase], scorer: MemoryFreeScorer, baseline: dict) -> list[dict]:
+    notes_in_prompt = cloud.settings.client.notes_in_prompt
+    scored = []
+    for number, case in enumerate(cases, start=1):
+        recorded = baseline[(case.doc_id, case.reference)]
+        notes = [note.text for note in memory_block(cloud.notes_for(case, case.prefix).notes, notes_in_prompt).notes]
+        block = with_oracle_note(notes, case.reference, case.prefix)  # the oracle's block, as the evaluation builds it
+        scored.append(
+            {
+                "doc_id": case.doc_id,
+                "reference": case.reference,
+                "baseline": {system: recorded[system]["rouge_l"] for system in ("hybrid-copy", "oracle-copy")},
+                "notes": [
+                    {"text": text, "reference": text == case.reference, "score": scorer(case.prefix, text)}
+                    for text in block
+                ],
+            }
+        )
+        console.print(f"{number}/{len(cases)} {case.doc_id}", highlight=False)
+    return scored
+
+
+def reference_ranks(scored: list[dict]) -> list[int]:
+    """Where the reference ranks among the oracle block's notes by the memory-free likelihood (0: first)."""
+    ranks = []
+    for case in scored:
+        order = sorted(case["notes"], key=lambda note: -note["score"])
+        ranks.append(next(i for i, note in enumerate(order) if note["reference"]))
+    return ranks
+
+
+def main() -> None:
+    parser = argument_parser(__doc__, "note_fit.json", "3 cases", corpus=PYTHON_DOCS_DIR)
+    parser.add_argument("--cases", type=Path, default=Path("reports/eval40.cases.jsonl"))
+    parser.add_argument("--baseline", type=Path, default=Path("reports/eval40_quote_start_off.json"))
+    parser.add_argument("--holdout", choices=[h.value for h in Holdout], default="document")
+    parser.add_argument("--tokens", type=int, default=12, help="a note's first tokens scored")
+    args = parser.parse_args()
+
+    began = time.perf_counter()
+    cases = read_cases(args.cases)[: 3 if args.quick else None]
+    baseline = {
+        (case["doc_id"], case["reference"]): case["systems"]
+        for case in json.loads(args.baseline.read_text())["per_case"]
+    }
+    settings = load_settings()
+    cloud = EvaluationCloud(settings, args.corpus, settings.cloud.llm, Holdout(args.holdout))
+    try:
+        ingest_with_progress(cloud.datastore, cloud.corpus)
+        scored = score_cases(cloud, cases, MemoryFreeScorer(args.tokens), baseline)
+    finally:
+        cloud.close()
+    ranks = reference_ranks(scored)
+    rules = {
+        f"floor {floor if floor is not None else 'none'}, margin {margin}": replay(scored, floor, margin)
+        for floor in FLOORS
+        for margin in MARGINS
+    }
+    table = Table(title=f"Quoting the likeliest note at a sentence start ({len(scored)} cases, ROUGE-L)")
+    for column in ("rule", "hybrid-copy", "quoted", "oracle-copy", "quoted "):
+        table.add_column(column)
+    table.add_row(
+        "never (the baseline)",
+        f"{np.mean([c['baseline']['hybrid-copy'] for c in scored]):.3f}",
+        "0",
+        f"{np.mean([c['baseline']['oracle-copy'] for c in scored]):.3f}",
+        "0",
+    )
+    for name, result in rules.items():
+        hybrid, oracle = result["hybrid-copy"], result["oracle-copy"]
+        table.add_row(
+            name, f"{hybrid['rouge_l']:.3f}", str(hybrid["quoted"]), f"{oracle['rouge_l']:.3f}", str(oracle["quoted"])
+        )
+    console.print(table)
+    console.print(f"the reference ranks first by this likelihood in {ranks.count(0)} of {len(ranks)} oracle blocks")
+    report = {
+        "what": __doc__.split("\n\n")[0],
+        "cases_file": str(args.cases),
+        "baseline": str(args.baseline),
+        "holdout": args.holdout,
+        "scored_tokens": args.tokens,
+        "reference_rank_counts": np.bincount(ranks).tolist(),
+        "rules": rules,
+        "per_case": scored,
+        "seconds": time.perf_counter() - began,
+    }
+    write_report(report, args.out, console)
+
+
+if __name__ == "__main__":
+    main()
