@@ -149,8 +149,9 @@ class EngineSettings(BaseModel):
         default=False,
         description="Where a new sentence begins (nothing typed to match), score the notes' first "
         "tokens in a batch each and quote the one the model finds likely enough (quote_min_logprob). "
-        "Off: on 50 evaluation cases it lifted oracle-copy ROUGE-L 0.493 to 0.515 but not hybrid-copy "
-        "(0.160 vs 0.163).",
+        "Off: with passages notes (40 evaluation cases, reports/eval40_quote_start_on.json) it lifted "
+        "oracle-copy ROUGE-L 0.246 to 0.286 but not hybrid-copy (0.180 vs 0.181), and its scoring "
+        "batches delay the first token (27 to 168 ms p50).",
     )
     quote_score_tokens: int = Field(
         default=6, ge=2, le=16, description="Tokens of each note scored at a sentence start."
