@@ -11,7 +11,9 @@ the tuned model with no memory in its prompt (a fitting note is a likely
 continuation). For each case of the evaluation's oracle block (the notes plus the
 reference) it reports where the reference ranks, and then replays the rule the engine
 would follow: quote the likeliest note when its mean log-probability reaches a floor
-and beats the next note's by a margin. A quoted suggestion is taken as the note's
+and beats the next note's by a margin; and the same with how much likelier the text
+makes the note (its likelihood with no text before it subtracted: pointwise mutual
+information). A quoted suggestion is taken as the note's
 first 24 words (about the evaluation's 32 tokens: the tuned model follows a note it
 has started); otherwise the suggestion is the one ``--baseline`` (an evaluation
 report with ``hybrid-copy`` and ``oracle-copy`` on the same cases) recorded. So one
@@ -48,6 +50,7 @@ QUOTED_WORDS = 24  # about SUGGESTION_TOKENS of docs prose
 CONTEXT_TOKENS = 600  # of the text before the cursor, as the likelihood's context
 FLOORS = (None, -3.5, -3.0, -2.5, -2.0)  # mean log-probability (nats a token) a quoted note must reach
 MARGINS = (0.0, 0.5, 1.0)  # and by how much it must beat the next note
+PMI_FLOORS = (1.5, 2.0, 2.5, 3.0, 3.5)  # the same, for how much likelier the text makes the note (nats a token)
 console = Console()
 
 
@@ -83,14 +86,18 @@ def choice(scores: list[float], floor: float | None, margin: float) -> int | Non
     return None
 
 
-def replay(scored: list[dict], floor: float | None, margin: float) -> dict[str, dict[str, float]]:
-    """The rule's ROUGE-L for hybrid-copy (the real notes) and oracle-copy (the reference among them)."""
+def replay(scored: list[dict], floor: float | None, margin: float, key: str = "score") -> dict[str, dict[str, float]]:
+    """The rule's ROUGE-L for hybrid-copy (the real notes) and oracle-copy (the reference among them).
+
+    ``key`` is what ranks the notes: ``score`` (the likelihood after the text) or ``pmi``
+    (that minus the note's likelihood with no text before it: what the text adds).
+    """
     results = {}
     for system, with_reference in (("hybrid-copy", False), ("oracle-copy", True)):
         scores, fired = [], 0
         for case in scored:
             notes = [note for note in case["notes"] if with_reference or not note["reference"]]
-            chosen = choice([note["score"] for note in notes], floor, margin)
+            chosen = choice([note[key] for note in notes], floor, margin)
             if chosen is None:
                 scores.append(case["baseline"][system])
                 continue
@@ -114,8 +121,9 @@ def score_cases(cloud: EvaluationCloud, cases: list[EvalCase], scorer: MemoryFre
                 "reference": case.reference,
                 "baseline": {system: recorded[system]["rouge_l"] for system in ("hybrid-copy", "oracle-copy")},
                 "notes": [
-                    {"text": text, "reference": text == case.reference, "score": scorer(case.prefix, text)}
+                    {"text": text, "reference": text == case.reference, "score": after, "pmi": after - scorer("", text)}
                     for text in block
+                    for after in [scorer(case.prefix, text)]
                 ],
             }
         )
@@ -123,13 +131,29 @@ def score_cases(cloud: EvaluationCloud, cases: list[EvalCase], scorer: MemoryFre
     return scored
 
 
-def reference_ranks(scored: list[dict]) -> list[int]:
-    """Where the reference ranks among the oracle block's notes by the memory-free likelihood (0: first)."""
+def reference_ranks(scored: list[dict], key: str) -> list[int]:
+    """Where the reference ranks among the oracle block's notes by ``key`` (0: first)."""
     ranks = []
     for case in scored:
-        order = sorted(case["notes"], key=lambda note: -note["score"])
+        order = sorted(case["notes"], key=lambda note: -note[key])
         ranks.append(next(i for i, note in enumerate(order) if note["reference"]))
     return ranks
+
+
+def separation_of(scored: list[dict], key: str) -> dict:
+    """How often the reference ranks first by ``key``, and its quartiles beside the best real note's.
+
+    A rule can quote the reference without quoting wrong notes only where the two sit apart.
+    """
+    ranks = reference_ranks(scored, key)
+    reference = [next(note[key] for note in case["notes"] if note["reference"]) for case in scored]
+    best_real = [max(note[key] for note in case["notes"] if not note["reference"]) for case in scored]
+    return {
+        "reference_first": ranks.count(0),
+        "reference_rank_counts": np.bincount(ranks).tolist(),
+        "reference_quartiles": np.percentile(reference, [25, 50, 75]).round(2).tolist(),
+        "best_real_note_quartiles": np.percentile(best_real, [25, 50, 75]).round(2).tolist(),
+    }
 
 
 def main() -> None:
@@ -153,12 +177,12 @@ def main() -> None:
         scored = score_cases(cloud, cases, MemoryFreeScorer(args.tokens), baseline)
     finally:
         cloud.close()
-    ranks = reference_ranks(scored)
     rules = {
         f"floor {floor if floor is not None else 'none'}, margin {margin}": replay(scored, floor, margin)
         for floor in FLOORS
         for margin in MARGINS
-    }
+    } | {f"pmi floor {floor}": replay(scored, floor, 0.0, "pmi") for floor in PMI_FLOORS}
+    separation = {key: separation_of(scored, key) for key in ("score", "pmi")}
     table = Table(title=f"Quoting the likeliest note at a sentence start ({len(scored)} cases, ROUGE-L)")
     for column in ("rule", "hybrid-copy", "quoted", "oracle-copy", "quoted "):
         table.add_column(column)
@@ -175,14 +199,18 @@ def main() -> None:
             name, f"{hybrid['rouge_l']:.3f}", str(hybrid["quoted"]), f"{oracle['rouge_l']:.3f}", str(oracle["quoted"])
         )
     console.print(table)
-    console.print(f"the reference ranks first by this likelihood in {ranks.count(0)} of {len(ranks)} oracle blocks")
+    for key, found in separation.items():
+        console.print(
+            f"{key}: the reference ranks first in {found['reference_first']} of {len(scored)} oracle blocks; "
+            f"its quartiles {found['reference_quartiles']}, the best real note's {found['best_real_note_quartiles']}"
+        )
     report = {
         "what": __doc__.split("\n\n")[0],
         "cases_file": str(args.cases),
         "baseline": str(args.baseline),
         "holdout": args.holdout,
         "scored_tokens": args.tokens,
-        "reference_rank_counts": np.bincount(ranks).tolist(),
+        "separation": separation,
         "rules": rules,
         "per_case": scored,
         "seconds": time.perf_counter() - began,
