@@ -33,14 +33,17 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from client.engine.kv_cache import decode_with_logits, log_softmax
+from client.engine.adapter_file import adapter_for
+from client.engine.kv_cache import continuation_logprobs
+from client.engine.merged_adapter import model_and_lora
 from cloud.cli import ingest_with_progress
 from evaluation.cases import EvalCase, read_cases, with_oracle_note
 from evaluation.cloud_side import EvaluationCloud, Holdout
 from evaluation.metrics import rouge_l
-from evaluation.runner import SYSTEM_SPECS, evaluation_engine, memory_block
+from evaluation.runner import memory_block
 from scripts.bench_support import argument_parser, write_report
 from shared.llama_loading import load_llama
+from shared.model_files import default_gguf_path
 from shared.settings import PYTHON_DOCS_DIR, load_settings
 
 QUOTED_WORDS = 24  # about SUGGESTION_TOKENS of docs prose
@@ -56,10 +59,11 @@ class MemoryFreeScorer:
 
     def __init__(self, tokens: int) -> None:
         settings = load_settings()
-        tuned = evaluation_engine(settings, SYSTEM_SPECS["client-tuned"])
-        model = tuned.model_path  # the shipped adapter, merged, as the engine loads it
-        tuned.close()
-        self._llm = load_llama(model, Llama, n_ctx=1024, n_batch=1024, flash_attn=True, swa_full=True)
+        base = default_gguf_path(settings.cache_dir)
+        # The shipped adapter as the engine loads it: merged, or applied at run time.
+        model, lora = model_and_lora(base, adapter_for(settings.engine), settings.engine, settings.cache_dir)
+        lora_options = {"lora_path": str(lora), "lora_scale": settings.engine.adapter_scale} if lora else {}
+        self._llm = load_llama(model, Llama, n_ctx=1024, n_batch=1024, flash_attn=True, swa_full=True, **lora_options)
         self._tokens = tokens
 
     def __call__(self, text: str, note: str) -> float:
@@ -67,10 +71,7 @@ class MemoryFreeScorer:
         context = llm.tokenize(text.rstrip().encode(), add_bos=True)
         context = context[:1] + context[1:][-CONTEXT_TOKENS:]
         note_tokens = llm.tokenize((" " + note).encode(), add_bos=False)[: self._tokens]
-        tokens = context + note_tokens
-        llm.n_tokens = 0
-        rows = log_softmax(decode_with_logits(llm, tokens[:-1], len(context) - 1))
-        return float(rows[np.arange(len(note_tokens)), note_tokens].mean())
+        return float(continuation_logprobs(llm, context, note_tokens).mean())
 
 
 def choice(scores: list[float], floor: float | None, margin: float) -> int | None:
@@ -138,7 +139,7 @@ def reference_ranks(scored: list[dict], key: str) -> list[int]:
 
 
 def separation_of(scored: list[dict], key: str) -> dict:
-    """How often the reference ranks first by ``key``, and its quartiles beside the best real note's.
+    """Where the reference ranks by ``key`` (a count per rank), and its quartiles beside the best real note's.
 
     A rule can quote the reference without quoting wrong notes only where the two sit apart.
     """
@@ -146,7 +147,6 @@ def separation_of(scored: list[dict], key: str) -> dict:
     reference = [next(note[key] for note in case["notes"] if note["reference"]) for case in scored]
     best_real = [max(note[key] for note in case["notes"] if not note["reference"]) for case in scored]
     return {
-        "reference_first": ranks.count(0),
         "reference_rank_counts": np.bincount(ranks).tolist(),
         "reference_quartiles": np.percentile(reference, [25, 50, 75]).round(2).tolist(),
         "best_real_note_quartiles": np.percentile(best_real, [25, 50, 75]).round(2).tolist(),
@@ -198,7 +198,7 @@ def main() -> None:
     console.print(table)
     for key, found in separation.items():
         console.print(
-            f"{key}: the reference ranks first in {found['reference_first']} of {len(scored)} oracle blocks; "
+            f"{key}: the reference ranks first in {found['reference_rank_counts'][0]} of {len(scored)} oracle blocks; "
             f"its quartiles {found['reference_quartiles']}, the best real note's {found['best_real_note_quartiles']}"
         )
     report = {

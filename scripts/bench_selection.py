@@ -40,7 +40,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from client.engine.kv_cache import decode_with_logits, log_softmax
+from client.engine.kv_cache import continuation_logprobs
 from client.memory.local_memory import LocalNote
 from client.memory.memory_block import MemoryBlock
 from cloud.cli import ingest_with_progress
@@ -109,11 +109,8 @@ class LikelihoodSelection:
     def _tail_logprob(self, text: str, tail: list[int]) -> float:
         """Mean log-probability of the tail's second half, after the passage and the tail's first half."""
         context = self._llm.tokenize((text + "\n\n").encode(), add_bos=True)
-        tokens = context + tail
-        scored_from = len(context) + len(tail) // 2
-        self._llm.n_tokens = 0
-        logprobs = log_softmax(decode_with_logits(self._llm, tokens[:-1], scored_from - 1))
-        return float(logprobs[np.arange(len(logprobs)), tokens[scored_from:]].mean())
+        half = len(tail) // 2
+        return float(continuation_logprobs(self._llm, context + tail[:half], tail[half:]).mean())
 
 
 class Reader:

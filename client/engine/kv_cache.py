@@ -115,6 +115,18 @@ def decode_with_logits(llm: llama_cpp.Llama, tokens: Sequence[int], logits_from:
     return np.ctypeslib.as_array(llama_cpp.llama_get_logits(llm.ctx), shape=(rows, llm.n_vocab()))
 
 
+def continuation_logprobs(llm: llama_cpp.Llama, context: Sequence[int], continuation: Sequence[int]) -> np.ndarray:
+    """The log-probability of each ``continuation`` token after ``context``, from an empty cache in one batch.
+
+    How likely the model finds a piece of text in a given place: what the benchmarks
+    rank passages and notes by. Only the continuation's rows pay for the output layer.
+    """
+    tokens = [*context, *continuation]
+    llm.n_tokens = 0
+    rows = log_softmax(decode_with_logits(llm, tokens[:-1], len(context) - 1))
+    return rows[np.arange(len(continuation)), list(continuation)]
+
+
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Log-probabilities of a row of logits (or of each row), as decode_with_logits returns them."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
