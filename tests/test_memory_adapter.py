@@ -96,6 +96,35 @@ def test_oracle_twins_differ_from_their_example_only_by_the_continuation_among_t
     assert with_oracle_twins(rows, 0.0, random.Random(0)) == rows
 
 
+def test_decoy_twins_add_another_sentence_of_the_same_document_and_keep_the_target() -> None:
+    from training.train_adapter import with_decoy_twins
+
+    def row(doc_id: str, condition: str, notes: list[str], prefix: str, continuation: str) -> dict:
+        return {
+            "corpus": "c",
+            "doc_id": doc_id,
+            "condition": condition,
+            "notes": notes,
+            "prefix": prefix,
+            "continuation": continuation,
+        }
+
+    rows = [
+        row("a", "none", [], "P1.", "S1."),
+        row("a", "document", ["x"], "P2.", "S2."),
+        row("a", "chunk", ["y"], "S1. P3.", "S3."),
+        row("b", "document", ["z"], "P4.", "S4."),
+    ]
+    mixed = with_decoy_twins(rows, 1.0, random.Random(0))
+    assert mixed[:4] == rows
+    twins = {twin["prefix"]: twin for twin in mixed[4:]}
+    assert set(twins) == {"P2.", "S1. P3."}  # no twin without notes, none where the document has no other sentence
+    assert twins["P2."]["continuation"] == "S2." and twins["P2."]["condition"] == "decoy"
+    assert sorted(twins["P2."]["notes"]) in (["S1.", "x"], ["S3.", "x"])
+    assert sorted(twins["S1. P3."]["notes"]) == ["S2.", "y"]  # never a sentence already typed, never the answer
+    assert with_decoy_twins(rows, 0.0, random.Random(0)) == rows
+
+
 def test_plain_text_windows_are_whole_bos_led_pieces_of_the_document_in_order() -> None:
     from training.train_adapter import plain_windows
 

@@ -31,6 +31,7 @@ HYPERPARAMETERS = (
     "max_tokens",
     "max_target",
     "oracle_twins",
+    "decoy_twins",
     "plain_weight",
     "plain_batch",
     "plain_window",
@@ -41,7 +42,8 @@ REBUILD = [
     "python -m training.make_examples --out EXAMPLES",
     (
         "python -m training.train_adapter --examples EXAMPLES --gguf gemma-3-270m-q4_k_m.gguf --out TRAINED "
-        "--lr {lr} --epochs {epochs} --rank {rank} --oracle-twins {oracle_twins} --plain-weight {plain_weight}"
+        "--lr {lr} --epochs {epochs} --rank {rank} --oracle-twins {oracle_twins} --decoy-twins {decoy_twins} "
+        "--plain-weight {plain_weight} --plain-batch {plain_batch} --max-tokens {max_tokens} --limit {limit}"
         "   # on a GPU (training/gpu_train.sh), or slowly on a CPU"
     ),
     "python -m training.convert_adapter --trained TRAINED --sdist llama_cpp_python-0.3.36.tar.gz --examples EXAMPLES",

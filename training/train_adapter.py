@@ -11,7 +11,8 @@ only. Embeddings and ``lm_head`` (tied in Gemma) stay frozen: llama.cpp's conver
 refuses adapters on them.
 
 Validation runs before training and after each epoch, per condition (no notes, real
-notes with the document or only its chunks held out, oracle): the loss, and greedy
+notes with the document or only its chunks held out, oracle, decoy: a sentence of the
+same document that does not come next added to the notes): the loss, and greedy
 32-token continuations scored by ROUGE-L, and the perplexity of plain text from documents
 never trained on. With ``--plain-weight``, every step also pays the KL to the base model
 on plain-text windows, so memory skills do not cost plain continuation. Of the (learning
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-CONDITIONS = ("none", "document", "chunk", "oracle")
+CONDITIONS = ("none", "document", "chunk", "oracle", "decoy")
 PRODUCT_CONDITIONS = ("none", "document", "chunk")
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 BLOCK_HEADER, NOTE_BULLET, BLOCK_END = "Notes:\n", "- ", "\n"  # client/memory/memory_block.py's layout
@@ -261,6 +262,37 @@ def with_oracle_twins(rows: list[dict], share: float, rng: random.Random) -> lis
     return rows + twins
 
 
+def with_decoy_twins(rows: list[dict], share: float, rng: random.Random) -> list[dict]:
+    """``rows`` plus, for ``share`` of those with real notes, a twin whose notes also hold a *decoy*.
+
+    The decoy is what follows another cut of the same document: a sentence of the same
+    text, topic and style that does not come next here. The target stays the real
+    continuation. Against the oracle twin (the continuation among the same notes) the
+    pair differs only in whether the added sentence continues the text, so copying
+    must be decided by fit, not by a short sentence-like note being there: the model
+    meets a passage that merely shares the topic, as real memory holds, on every
+    decoy.
+    """
+    by_document: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        by_document.setdefault((row.get("corpus", ""), row.get("doc_id", "")), []).append(row["continuation"])
+    twins = []
+    for row in rows:
+        if row["condition"] not in ("document", "chunk") or not row["notes"] or rng.random() >= share:
+            continue
+        candidates = [
+            sentence
+            for sentence in by_document[(row.get("corpus", ""), row.get("doc_id", ""))]
+            if sentence != row["continuation"] and sentence not in row["prefix"]
+        ]
+        if not candidates:
+            continue
+        notes = list(row["notes"])
+        notes.insert(rng.randrange(len(notes) + 1), rng.choice(candidates))
+        twins.append({**row, "condition": "decoy", "notes": notes})
+    return rows + twins
+
+
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
@@ -279,6 +311,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--first-token-weight", type=float, default=1.0)
     parser.add_argument(
         "--oracle-twins", type=float, default=0.0, help="share of noted examples that also get an oracle twin"
+    )
+    parser.add_argument(
+        "--decoy-twins",
+        type=float,
+        default=0.0,
+        help="share of noted examples that also get a decoy twin (another cut's sentence of the same document)",
     )
     parser.add_argument(
         "--plain-weight", type=float, default=0.0, help="weight of KL(base || adapted) on plain text (plain.jsonl)"
@@ -324,16 +362,15 @@ def main(argv: list[str] | None = None) -> None:
     train_rows = read_jsonl(args.examples / "train.jsonl")
     if args.limit:
         train_rows = train_rows[: args.limit]
-    train_rows = with_oracle_twins(train_rows, args.oracle_twins, random.Random(args.seed))
+    train_rows = with_decoy_twins(
+        with_oracle_twins(train_rows, args.oracle_twins, random.Random(args.seed)),
+        args.decoy_twins,
+        random.Random(f"decoy:{args.seed}"),
+    )
     train = [e for e in (encode(tokenizer, r, args.max_tokens, args.max_target) for r in train_rows) if e]
-    validation = [
-        e
-        for e in (
-            encode(tokenizer, r, args.max_tokens, args.max_target)
-            for r in read_jsonl(args.examples / "validation.jsonl")
-        )
-        if e
-    ]
+    # validation always carries decoys, so every run reports whether its model copies a sentence that does not fit
+    validation_rows = with_decoy_twins(read_jsonl(args.examples / "validation.jsonl"), 1.0, random.Random("decoy"))
+    validation = [e for e in (encode(tokenizer, r, args.max_tokens, args.max_target) for r in validation_rows) if e]
     rng.shuffle(validation)
     plain_train, plain_validation = (
         plain_windows(tokenizer, read_jsonl(args.examples / f"{name}.jsonl"), args.plain_window)
