@@ -33,6 +33,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -356,7 +357,8 @@ def main(argv: list[str] | None = None) -> None:
     folder, name = str(args.gguf.parent), args.gguf.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype, attn_implementation="eager")
+    # Any: a peft model is put back in its place after each rate (``unload()``), a type of its own
+    model: Any = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype, attn_implementation="eager")
     torch.nn.Module.to(model, device)  # the Module's own .to: transformers' wrapper is mistyped
     loaded_s = time.perf_counter() - began
     train_rows = read_jsonl(args.examples / "train.jsonl")
