@@ -20,6 +20,8 @@ FACT_TEXT = "The Zorblax client retries a failed upload. The retry limit of the 
 def test_the_shipped_adapter_is_found_and_checked() -> None:
     assert adapter_for(EngineSettings()) == shipped_adapter() == ADAPTER_FILE
     assert adapter_for(EngineSettings(memory_adapter=False)) is None
+    # --no-adapter means no adapter, even with another one named (the evaluation's base `client` under ADAPTER_PATH)
+    assert adapter_for(EngineSettings(memory_adapter=False, adapter_path=Path("/no/such.gguf"))) is None
 
 
 def test_a_missing_or_corrupt_adapter_gets_one_line_naming_the_file_and_the_fix(tmp_path: Path) -> None:

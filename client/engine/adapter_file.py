@@ -21,11 +21,11 @@ _FIX = "reinstall the client (git checkout client/engine/memory_adapter), or run
 
 
 def adapter_for(settings: EngineSettings) -> Path | None:
-    """The LoRA GGUF the engine applies, checked; None when the adapter is off."""
-    if settings.adapter_path is not None:
-        return _checked_gguf(settings.adapter_path, None)
+    """The LoRA GGUF the engine applies, checked; None when the adapter is off (off wins over ``adapter_path``)."""
     if not settings.memory_adapter:
         return None
+    if settings.adapter_path is not None:
+        return _checked_gguf(settings.adapter_path, None)
     return shipped_adapter()
 
 
