@@ -100,7 +100,7 @@ def test_drafting_stops_at_the_suggestion_boundary_and_when_cancelled(engines: d
     assert cancelled.stop_reason is StopReason.CANCELLED and len(pieces) == 1  # within one token, draft or not
 
 
-def test_at_a_sentence_start_the_note_that_continues_the_text_is_quoted(model_cache: Path) -> None:
+def test_at_a_sentence_start_a_note_is_quoted_verbatim_and_off_changes_nothing(model_cache: Path) -> None:
     notes = (
         "Notes:\n- The array module defines an object type which can compactly represent an array of basic values.\n"
         "- If no interface option is given, -i is implied and sys.argv[0] is an empty string.\n"
@@ -114,10 +114,17 @@ def test_at_a_sentence_start_the_note_that_continues_the_text_is_quoted(model_ca
         EngineSettings(background_prefill=False, max_suggestion_tokens=24, quote_at_sentence_start=True), model_cache
     )
     drafting.set_memory(notes)  # the memory adapter on, as in the product: the base model does not read notes
-    quoted = drafting.suggest(text, stop_at_sentence_end=False)
-    assert quoted.text.startswith("If no interface option is given")  # scored above "The array module ..."
-    drafting.settings = drafting.settings.model_copy(update={"quote_at_sentence_start": False})
     try:
-        assert not drafting.suggest(text, stop_at_sentence_end=False).text.startswith("If no interface option")
+        quoted = drafting.suggest(text, stop_at_sentence_end=False)
+        # It quotes the note the model scores highest, verbatim from its first word. Which note that is,
+        # is the model's judgement, measured by the evaluation (docs/evaluation.md): the KL adapter chose
+        # "If no interface option ...", the decoy-twin adapter chooses "The array module ...".
+        starts = [line.removeprefix("- ") for line in notes.splitlines() if line.startswith("- ")]
+        assert any(quoted.text.startswith(note[:40]) for note in starts), quoted.text
+        # Off, the engine decodes as it would with no drafting at all.
+        drafting.settings = drafting.settings.model_copy(update={"quote_at_sentence_start": False})
+        off = drafting.suggest(text, stop_at_sentence_end=False).text
+        drafting.settings = drafting.settings.model_copy(update={"copy_from_memory": False, "prompt_lookup": False})
+        assert off == drafting.suggest(text, stop_at_sentence_end=False).text
     finally:
         drafting.close()
