@@ -48,7 +48,8 @@ def test_the_engine_reads_the_merged_model_unless_asked_for_the_run_time_lora(mo
     at_run_time = SuggestionEngine(EngineSettings(background_prefill=False, merge_adapter=False), model_cache)
     plain = SuggestionEngine(EngineSettings(background_prefill=False, memory_adapter=False), model_cache)
     try:
-        assert (merged.model_path, merged.lora_path) == (merged_model(base, adapter, 1.0, model_cache), None)
+        scale = EngineSettings().adapter_scale  # the shipped default
+        assert (merged.model_path, merged.lora_path) == (merged_model(base, adapter, scale, model_cache), None)
         assert (at_run_time.model_path, at_run_time.lora_path) == (base, adapter)
         assert (plain.model_path, plain.lora_path) == (base, None)
     finally:
