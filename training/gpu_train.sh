@@ -4,10 +4,10 @@
 # carried wheels (transformers 5.24 reads Gemma 3 GGUF correctly; the image's 5.17
 # does not), train, and put the adapter and its log under $OUT.
 #   carry: .gpu/wheels .gpu/examples (with plain.jsonl)    env: LR EPOCHS (defaults 1e-4, 3)
-#   The shipped adapter: LR=3e-4 EPOCHS=1 training/gpu_train.sh --oracle-twins 1.0 --plain-weight 1 --plain-batch 2
-#   The decoy-twin adapter (docs/memory-adapter.md): LR=3e-4 EPOCHS=1 training/gpu_train.sh --oracle-twins 1.0
+#   The shipped adapter (decoy twins, docs/memory-adapter.md): LR=3e-4 EPOCHS=1 training/gpu_train.sh --oracle-twins 1.0
 #   --decoy-twins 1.0 --plain-weight 1 --plain-batch 2 --max-tokens 1408 --validation-per-condition 48 (7 minutes on an H100)
-#   (the shipped one: about 5 minutes: load 80 s, an epoch 210 s; with --plain-batch 4 an epoch takes 270 s, so
+#   The KL adapter before it: LR=3e-4 EPOCHS=1 training/gpu_train.sh --oracle-twins 1.0 --plain-weight 1 --plain-batch 2
+#   (about 5 minutes: load 80 s, an epoch 210 s; with --plain-batch 4 an epoch takes 270 s, so
 #   two epochs do not fit one 10-minute command). A longer run spans calls made within the
 #   machine's 30 s warm window (/tmp stays): --epochs 3 --stop-after-epochs 1 in the first,
 #   --epochs 3 --resume --stop-after-epochs 1 in each next; every call brings back the best

@@ -248,18 +248,28 @@ def validate(
     return report | {"product_rouge_l": sum(product) / len(product)}
 
 
+def _has_real_notes(row: dict) -> bool:
+    return row["condition"] in ("document", "chunk") and bool(row["notes"])
+
+
+def _twin(row: dict, condition: str, position: int, note: str) -> dict:
+    """``row`` with ``note`` added among its notes at ``position``; the target stays the same."""
+    notes = list(row["notes"])
+    notes.insert(position, note)
+    return {**row, "condition": condition, "notes": notes}
+
+
 def with_oracle_twins(rows: list[dict], share: float, rng: random.Random) -> list[dict]:
     """``rows`` plus, for ``share`` of those with real notes, a twin whose notes also hold the continuation.
 
     The pair differs only in whether a note continues the text, so the model learns to
     copy a note when it does and to leave the same notes alone when none does.
     """
-    twins = []
-    for row in rows:
-        if row["condition"] in ("document", "chunk") and row["notes"] and rng.random() < share:
-            notes = list(row["notes"])
-            notes.insert(rng.randrange(len(notes) + 1), row["continuation"])
-            twins.append({**row, "condition": "oracle", "notes": notes})
+    twins = [
+        _twin(row, "oracle", rng.randrange(len(row["notes"]) + 1), row["continuation"])
+        for row in rows
+        if _has_real_notes(row) and rng.random() < share
+    ]
     return rows + twins
 
 
@@ -270,27 +280,22 @@ def with_decoy_twins(rows: list[dict], share: float, rng: random.Random) -> list
     text, topic and style that does not come next here. The target stays the real
     continuation. Against the oracle twin (the continuation among the same notes) the
     pair differs only in whether the added sentence continues the text, so copying
-    must be decided by fit, not by a short sentence-like note being there: the model
-    meets a passage that merely shares the topic, as real memory holds, on every
-    decoy.
+    must be decided by fit, not by a sentence-like note being there.
     """
     by_document: dict[tuple[str, str], list[str]] = {}
     for row in rows:
-        by_document.setdefault((row.get("corpus", ""), row.get("doc_id", "")), []).append(row["continuation"])
+        by_document.setdefault((row["corpus"], row["doc_id"]), []).append(row["continuation"])
     twins = []
     for row in rows:
-        if row["condition"] not in ("document", "chunk") or not row["notes"] or rng.random() >= share:
+        if not _has_real_notes(row) or rng.random() >= share:
             continue
         candidates = [
             sentence
-            for sentence in by_document[(row.get("corpus", ""), row.get("doc_id", ""))]
+            for sentence in by_document[(row["corpus"], row["doc_id"])]
             if sentence != row["continuation"] and sentence not in row["prefix"]
         ]
-        if not candidates:
-            continue
-        notes = list(row["notes"])
-        notes.insert(rng.randrange(len(notes) + 1), rng.choice(candidates))
-        twins.append({**row, "condition": "decoy", "notes": notes})
+        if candidates:  # the position is drawn before the decoy, as the shipped adapter's data was
+            twins.append(_twin(row, "decoy", rng.randrange(len(row["notes"]) + 1), rng.choice(candidates)))
     return rows + twins
 
 
